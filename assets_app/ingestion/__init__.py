@@ -1,0 +1,3 @@
+from .pipeline import ingestion_run
+
+__all__ = ["ingestion_run"]

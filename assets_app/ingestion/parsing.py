@@ -1,0 +1,105 @@
+"""Bytes → text sections. PDF keeps page numbers (one section a page, yielded lazily so
+a 500-page file can be cancelled between pages); Markdown and HTML (converted to
+Markdown by trafilatura) keep headings for heading paths."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+SUPPORTED_TYPES: dict[str, tuple[str, ...]] = {
+    "text/plain": (".txt",),
+    "text/markdown": (".md", ".markdown"),
+    "text/html": (".html", ".htm"),
+    "application/pdf": (".pdf",),
+}
+EXTENSION_TYPES = {ext: ct for ct, exts in SUPPORTED_TYPES.items() for ext in exts}
+MARKDOWN_TYPES = {"text/markdown", "text/html"}
+
+
+class ParseError(Exception):
+    """The document cannot be turned into text; the message says why, for a person."""
+
+
+@dataclass(frozen=True)
+class Section:
+    text: str
+    page_number: int | None = None
+
+
+def content_type_for(file_name: str) -> str | None:
+    """The supported content type for a file name's extension, or None."""
+    lower = file_name.lower()
+    for ext, ct in EXTENSION_TYPES.items():
+        if lower.endswith(ext):
+            return ct
+    return None
+
+
+def parse(data: bytes, content_type: str) -> Iterator[Section]:
+    """Yield the document's text sections. Raises ParseError (possibly after some pages
+    were yielded) for corrupt, empty or text-less input."""
+    if content_type == "application/pdf":
+        yield from _parse_pdf(data)
+        return
+    text = _decode(data)
+    if content_type == "text/html":
+        text = _html_to_markdown(text)
+    if not text.strip():
+        raise ParseError("The document contains no text.")
+    yield Section(text)
+
+
+def _decode(data: bytes) -> str:
+    if not data:
+        raise ParseError("The file is empty.")
+    if b"\x00" in data[:8192]:
+        raise ParseError("The file looks binary, not text.")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("latin-1")
+
+
+def _html_to_markdown(html: str) -> str:
+    import html_text
+    import trafilatura
+
+    extracted = trafilatura.extract(
+        html, output_format="markdown", include_comments=False, include_tables=True,
+        favor_recall=True,
+    )
+    if extracted and extracted.strip():
+        return extracted
+    return html_text.extract_text(html)  # short pages trafilatura deems boilerplate
+
+
+def _parse_pdf(data: bytes) -> Iterator[Section]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.startswith(b"%PDF"):
+        raise ParseError("The file is not a PDF (no %PDF header).")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = len(reader.pages)
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise ParseError(f"The PDF is corrupt or unreadable: {exc}") from exc
+    if reader.is_encrypted:
+        raise ParseError("The PDF is encrypted.")
+    yielded = False
+    for number in range(pages):
+        try:
+            text = reader.pages[number].extract_text() or ""
+        except Exception as exc:  # pypdf raises many kinds on malformed pages
+            raise ParseError(f"Page {number + 1} of the PDF is unreadable: {exc}") from exc
+        if text.strip():
+            yielded = True
+            yield Section(text, page_number=number + 1)
+    if not yielded:
+        raise ParseError(
+            "The PDF has no text layer (a scan?); ragdesk does not run OCR."
+        )

@@ -1,0 +1,214 @@
+"""Tenants, members, assets (data sources), their documents and chunks, model prices."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from pgvector.django import VectorField
+
+
+class Tenant(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Role(models.TextChoices):
+    VIEWER = "VIEWER", "Viewer"
+    EDITOR = "EDITOR", "Editor"
+    ADMIN = "ADMIN", "Admin"
+
+
+ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.ADMIN: 2}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "tenant"], name="unique_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} as {self.role}"
+
+    def allows(self, role: str) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+class ModelPrice(models.Model):
+    """An embedding model and its price in USD per 1,000,000 billed tokens."""
+
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=100)
+    dimensions = models.PositiveIntegerField()
+    max_input_tokens = models.PositiveIntegerField()
+    price_per_million_tokens = models.DecimalField(max_digits=12, decimal_places=6)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider", "model"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "model"], name="unique_model_price")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class SourceType(models.TextChoices):
+    UPLOAD = "upload", "Uploaded files"
+    FOLDER = "folder", "Server folder"
+
+
+class Asset(models.Model):
+    """A data source. ``source_parameters`` depend on the source type:
+    upload → ``{}`` (files live in UploadedFile); folder → ``{"path", "glob"}``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="assets")
+    display_name = models.CharField(max_length=200)
+    source_type = models.CharField(max_length=20, choices=SourceType.choices)
+    source_parameters = models.JSONField(default=dict, blank=True)
+    vectorized = models.BooleanField(default=True)
+    embedding_provider = models.CharField(max_length=50, default="builtin")
+    embedding_model = models.CharField(max_length=100, default="hashed-lexical-384")
+    embedding_dimensions = models.PositiveIntegerField(default=384)
+    chunk_size = models.PositiveIntegerField(default=512, help_text="tokens")
+    chunk_overlap = models.PositiveIntegerField(default=64, help_text="tokens")
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(chunk_overlap__lt=models.F("chunk_size")),
+                name="asset_overlap_below_size",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class UploadedFile(models.Model):
+    """The bytes of an uploaded file, kept in PostgreSQL so that every worker machine
+    can re-read them on refresh without a shared file system."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="uploaded_files")
+    file_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(help_text="bytes")
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "file_name"], name="unique_upload_name")
+        ]
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class Document(models.Model):
+    """One item of a source. ``content_hash`` (SHA-256 of the source bytes) is set only
+    once all of the document's chunks are stored, so an interrupted document is
+    re-embedded by the next refresh. ``version`` is the chunk generation in use."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="documents")
+    source_key = models.CharField(max_length=1024, help_text="path or name within the source")
+    file_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    source_url = models.CharField(max_length=2048, blank=True)
+    file_size = models.PositiveBigIntegerField(default=0, help_text="bytes")
+    content_hash = models.CharField(max_length=64, blank=True)
+    version = models.PositiveIntegerField(default=0)
+    status = models.CharField(
+        max_length=12, choices=DocumentStatus.choices, default=DocumentStatus.PENDING
+    )
+    chunk_count = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveBigIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["file_name"]
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "source_key"], name="unique_document_key")
+        ]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+
+class Chunk(models.Model):
+    """A piece of a document, its embedding and full-text vector. Offsets are
+    characters of the parsed text; lines are 1-based; ``token_count`` is in the
+    embedding model's tokens. The embedding column has no fixed dimension so assets
+    may use different models; HNSW indexes are partial per dimension (migration 0002)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="chunks")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    document_version = models.PositiveIntegerField()
+    chunk_index = models.PositiveIntegerField()
+    content = models.TextField()
+    token_count = models.PositiveIntegerField()
+    start_char_idx = models.PositiveIntegerField()
+    end_char_idx = models.PositiveIntegerField()
+    start_line = models.PositiveIntegerField()
+    end_line = models.PositiveIntegerField()
+    heading_path = models.JSONField(default=list, blank=True)
+    page_number = models.PositiveIntegerField(null=True, blank=True)
+    embedding = VectorField(null=True)
+    embedding_dimensions = models.PositiveSmallIntegerField()
+    search_vector = models.GeneratedField(
+        expression=SearchVector("content", config="english"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+    operation = models.ForeignKey(
+        "operations_app.Operation", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "chunk_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "document_version", "chunk_index"],
+                name="unique_chunk_position",
+            )
+        ]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            models.Index(fields=["asset"], name="chunk_asset_idx"),
+        ]
+
+

@@ -1,0 +1,106 @@
+"""Every read of tenants, assets and documents. Always tenant-scoped: a missing object
+and another tenant's object raise the same NotFound."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
+
+from config.errors import NotFound, PermissionDenied
+
+from .models import Asset, Chunk, Document, Membership, ModelPrice, Tenant
+
+
+def _uuid(value) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("No such object.") from None
+
+
+def memberships_of(*, user) -> QuerySet[Membership]:
+    """The user's memberships with their tenants, by tenant slug."""
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug")
+
+
+def membership_get(*, user, tenant_slug: str) -> Membership:
+    """The user's membership of the tenant. Raises NotFound for an unknown tenant and
+    PermissionDenied when the user is not a member (API.md: 403 for non-members)."""
+    tenant = Tenant.objects.filter(slug=tenant_slug).first()
+    if tenant is None:
+        raise NotFound(f"No tenant {tenant_slug!r}.")
+    membership = (
+        Membership.objects.filter(user=user, tenant=tenant).select_related("tenant").first()
+        if user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise PermissionDenied(f"You are not a member of tenant {tenant_slug!r}.")
+    return membership
+
+
+def asset_list(*, tenant: Tenant, search: str | None = None) -> QuerySet[Asset]:
+    """The tenant's assets, newest first, annotated with ``n_documents`` and
+    ``n_chunks``; ``search`` filters by name, case-insensitively."""
+    qs = Asset.objects.filter(tenant=tenant)
+    if search:
+        qs = qs.filter(display_name__icontains=search)
+    return qs.annotate(
+        n_documents=Count("documents", distinct=True),
+    ).order_by("-created_at", "-id")
+
+
+def asset_get(*, tenant: Tenant, asset_id) -> Asset:
+    """Raises NotFound when missing or of another tenant."""
+    asset = Asset.objects.filter(tenant=tenant, id=_uuid(asset_id)).first()
+    if asset is None:
+        raise NotFound("No such asset in this tenant.")
+    return asset
+
+
+def asset_totals(*, asset: Asset) -> dict:
+    """``{"documents", "chunks", "tokens"}`` as stored now (tokens: cl100k_base)."""
+    docs = Document.objects.filter(asset=asset).aggregate(
+        documents=Count("id"), failed=Count("id", filter=Q(status="FAILED"))
+    )
+    chunks = Chunk.objects.filter(asset=asset).aggregate(
+        chunks=Count("id"), tokens=Coalesce(Sum("token_count"), 0)
+    )
+    return {**docs, **chunks}
+
+
+def document_list(*, asset: Asset, search: str | None = None) -> QuerySet[Document]:
+    qs = Document.objects.filter(asset=asset)
+    if search:
+        qs = qs.filter(file_name__icontains=search)
+    return qs.order_by("file_name", "id")
+
+
+def document_get(*, asset: Asset, document_id) -> Document:
+    document = Document.objects.filter(asset=asset, id=_uuid(document_id)).first()
+    if document is None:
+        raise NotFound("No such document in this asset.")
+    return document
+
+
+def model_price_get(*, provider: str, model: str) -> ModelPrice | None:
+    return ModelPrice.objects.filter(provider=provider, model=model).first()
+
+
+def asset_price_per_million(asset: Asset) -> Decimal:
+    """USD per 1,000,000 billed tokens for the asset's model now; 0 when unpriced."""
+    cache = getattr(asset, "_price_cache", None)
+    if cache is None:
+        price = model_price_get(provider=asset.embedding_provider, model=asset.embedding_model)
+        cache = price.price_per_million_tokens if price else Decimal("0")
+        asset._price_cache = cache
+    return cache
+
+
+def model_max_input_tokens(*, provider: str, model: str) -> int:
+    """The model's input limit in tokens (8191, OpenAI's, when the model is unknown)."""
+    price = model_price_get(provider=provider, model=model)
+    return price.max_input_tokens if price else 8191

@@ -1,0 +1,241 @@
+"""Every write of tenants, assets, uploads and documents. Operation status and counters
+are not written here: that is ``operations_app.services``.
+
+Each service takes the acting ``Membership`` (``actor``), checks its role (VIEWER reads,
+EDITOR creates/patches/refreshes, ADMIN deletes and creates folder assets, API.md
+"Roles"), validates, writes in one transaction and returns what it made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+
+from config.errors import (
+    PayloadTooLarge,
+    PermissionDenied,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from operations_app.models import Operation, OperationType
+from operations_app.services import operation_create, operations_fail_for_deleted_asset
+
+from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
+from .models import Asset, Document, Membership, Role, SourceType, UploadedFile
+from .selectors import model_max_input_tokens
+from .sources import SourceError
+from .sources.folder import resolve_allowed_folder
+
+MIN_CHUNK_SIZE = 16  # tokens; smaller chunks carry too little meaning to embed
+
+
+def _require(actor: Membership, role: str, action: str) -> None:
+    if not actor.allows(role):
+        raise PermissionDenied(f"Your role {actor.role} in this tenant cannot {action}.")
+
+
+def _actor_name(actor: Membership) -> str:
+    return actor.user.get_username()
+
+
+@dataclass
+class UploadInput:
+    """One uploaded file: name, declared size in bytes, readable stream."""
+
+    name: str
+    size: int
+    stream: BinaryIO
+
+
+def validate_chunking(*, provider: str, model: str, chunk_size, chunk_overlap) -> None:
+    """Raise ValidationFailed (errors by field) unless MIN_CHUNK_SIZE ≤ chunk_size ≤
+    the model's max input tokens and 0 ≤ chunk_overlap < chunk_size."""
+    errors: dict[str, list[str]] = {}
+    limit = model_max_input_tokens(provider=provider, model=model)
+    if not isinstance(chunk_size, int) or not MIN_CHUNK_SIZE <= chunk_size <= limit:
+        errors["chunkSize"] = [
+            f"Chunk size must be a whole number of tokens from {MIN_CHUNK_SIZE} to {limit} "
+            f"(the input limit of {model})."
+        ]
+    if not isinstance(chunk_overlap, int) or chunk_overlap < 0:
+        errors["chunkOverlap"] = ["Chunk overlap must be a whole number of tokens ≥ 0."]
+    elif isinstance(chunk_size, int) and chunk_overlap >= chunk_size:
+        errors["chunkOverlap"] = ["Chunk overlap must be smaller than the chunk size."]
+    if errors:
+        raise ValidationFailed("The chunking settings are invalid.", errors=errors)
+
+
+def _validate_uploads(files: list[UploadInput]) -> list[tuple[UploadInput, str]]:
+    if not files:
+        raise ValidationFailed("Choose at least one file.", errors={"files": ["No file given."]})
+    limit = settings.RAGDESK_MAX_UPLOAD_BYTES
+    checked, names = [], set()
+    for f in files:
+        if f.size > limit:
+            raise PayloadTooLarge(
+                f"{f.name} is {f.size / 1_048_576:.1f} MB; the limit is "
+                f"{limit // 1_048_576} MB per file.",
+                errors={"files": [f"{f.name}: over {limit // 1_048_576} MB."]},
+            )
+        if f.size == 0:
+            raise ValidationFailed(
+                f"{f.name} is empty.", errors={"files": [f"{f.name}: the file is empty."]}
+            )
+        content_type = content_type_for(f.name)
+        if content_type is None:
+            accepted = ", ".join(e for exts in SUPPORTED_TYPES.values() for e in exts)
+            raise UnsupportedMediaType(
+                f"{f.name} has an unsupported type; accepted: {accepted}.",
+                errors={"files": [f"{f.name}: unsupported type (accepted: {accepted})."]},
+            )
+        if f.name in names:
+            raise ValidationFailed(
+                f"{f.name} is given twice.", errors={"files": [f"{f.name}: given twice."]}
+            )
+        names.add(f.name)
+        checked.append((f, content_type))
+    return checked
+
+
+def _new_asset(actor: Membership, **fields) -> Asset:
+    asset = Asset(tenant=actor.tenant, created_by=_actor_name(actor), **fields)
+    validate_chunking(
+        provider=asset.embedding_provider, model=asset.embedding_model,
+        chunk_size=asset.chunk_size, chunk_overlap=asset.chunk_overlap,
+    )
+    asset.save()
+    return asset
+
+
+def asset_create_from_uploads(
+    *, actor: Membership, display_name: str, files: list[UploadInput], **embedding
+) -> tuple[Asset, Operation]:
+    """Create an ``upload`` asset from files (.txt .md .html .pdf, ≤ 50 MB each) and
+    start its INGEST operation. Raises PermissionDenied (below EDITOR), PayloadTooLarge
+    (413), UnsupportedMediaType (415), ValidationFailed (empty, duplicate, bad chunking)."""
+    _require(actor, Role.EDITOR, "create assets")
+    checked = _validate_uploads(files)
+    display_name = (display_name or "").strip() or checked[0][0].name
+    with transaction.atomic():
+        asset = _new_asset(
+            actor, display_name=display_name[:200], source_type=SourceType.UPLOAD, **embedding
+        )
+        for f, content_type in checked:
+            data = f.stream.read()
+            UploadedFile.objects.create(
+                asset=asset, file_name=f.name, content_type=content_type, size=len(data),
+                data=data,
+            )
+        op = operation_create(
+            asset=asset, type=OperationType.INGEST, created_by=_actor_name(actor)
+        )
+    return asset, op
+
+
+def asset_create_from_folder(
+    *, actor: Membership, display_name: str, path: str, glob: str = "**/*", **embedding
+) -> tuple[Asset, Operation]:
+    """Create a ``folder`` asset reading the server's disk below the configured roots
+    (ADMIN only, since it reads the server's files) and start its INGEST operation.
+    Raises PermissionDenied or ValidationFailed (``errors["path"]``)."""
+    _require(actor, Role.ADMIN, "create folder assets (they read the server's disk)")
+    try:
+        folder = resolve_allowed_folder(path)
+    except SourceError as exc:
+        raise ValidationFailed(str(exc), errors={"path": [str(exc)]}) from exc
+    glob = (glob or "**/*").strip()
+    if glob.startswith("/") or ".." in glob.split("/"):
+        raise ValidationFailed("The glob must stay inside the folder.", errors={"glob": [
+            "Use a relative pattern such as **/*.md."]})
+    display_name = (display_name or "").strip() or folder.name
+    with transaction.atomic():
+        asset = _new_asset(
+            actor, display_name=display_name[:200], source_type=SourceType.FOLDER,
+            source_parameters={"path": str(folder), "glob": glob}, **embedding,
+        )
+        op = operation_create(
+            asset=asset, type=OperationType.INGEST, created_by=_actor_name(actor)
+        )
+    return asset, op
+
+
+def asset_update_settings(
+    *,
+    actor: Membership,
+    asset: Asset,
+    display_name: str | None = None,
+    chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+) -> tuple[Asset, Operation | None]:
+    """Change only the given fields (API.md "PATCH semantics"). A name change applies at
+    once; a chunk size or overlap change starts a REINDEX, returned with the asset.
+    Raises PermissionDenied or ValidationFailed; nothing is saved on error."""
+    _require(actor, Role.EDITOR, "change asset settings")
+    new_size = asset.chunk_size if chunk_size is None else chunk_size
+    new_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
+    errors = {}
+    if display_name is not None and not display_name.strip():
+        errors["displayName"] = ["The name cannot be empty."]
+    try:
+        validate_chunking(
+            provider=asset.embedding_provider, model=asset.embedding_model,
+            chunk_size=new_size, chunk_overlap=new_overlap,
+        )
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationFailed("The settings are invalid; nothing was saved.", errors=errors)
+    reindex = (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap)
+    with transaction.atomic():
+        asset = Asset.objects.select_for_update().get(pk=asset.pk)
+        fields = ["modified_at"]
+        if display_name is not None:
+            asset.display_name = display_name.strip()[:200]
+            fields.append("display_name")
+        if reindex:
+            asset.chunk_size, asset.chunk_overlap = new_size, new_overlap
+            fields += ["chunk_size", "chunk_overlap"]
+        asset.save(update_fields=fields)
+        op = None
+        if reindex:
+            op = operation_create(
+                asset=asset, type=OperationType.REINDEX, created_by=_actor_name(actor)
+            )
+    return asset, op
+
+
+def asset_refresh(
+    *, actor: Membership, asset: Asset, document_ids: list[str] | None = None,
+    force: bool = False,
+) -> Operation:
+    """Start (or join the queued) REFRESH: re-read the source, re-embed only documents
+    whose content hash changed (all with ``force``), remove vanished ones."""
+    _require(actor, Role.EDITOR, "refresh assets")
+    if document_ids is not None:
+        known = {
+            str(i)
+            for i in Document.objects.filter(asset=asset, id__in=document_ids).values_list(
+                "id", flat=True
+            )
+        }
+        unknown = [str(i) for i in document_ids if str(i) not in known]
+        if unknown:
+            raise ValidationFailed(
+                "Some documents are not in this asset.", errors={"documentIds": unknown}
+            )
+    return operation_create(
+        asset=asset, type=OperationType.REFRESH, created_by=_actor_name(actor),
+        document_ids=document_ids, force=force,
+    )
+
+
+def asset_delete(*, actor: Membership, asset: Asset) -> None:
+    """Delete the asset with its documents, chunks and uploads; its active operations
+    end FAILED ("asset deleted") and keep their history."""
+    _require(actor, Role.ADMIN, "delete assets")
+    with transaction.atomic():
+        locked = Asset.objects.select_for_update().get(pk=asset.pk)
+        operations_fail_for_deleted_asset(asset=locked, actor=_actor_name(actor))
+        locked.delete()

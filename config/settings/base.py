@@ -1,0 +1,156 @@
+"""Settings shared by every environment. Environment variables override defaults.
+
+- ``DATABASE_URL``: a PostgreSQL (with pgvector) URL; unset → the embedded server.
+- ``RAGDESK_DATA_DIR``: where the embedded server and other local state live.
+- ``RAGDESK_FOLDER_ROOTS``: ``os.pathsep``-separated folders that folder assets may read.
+- ``RAGDESK_BROKER``: ``orm`` (default) or ``redis``; ``REDIS_URL`` for the latter.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+from config import embedded_db
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = Path(os.environ.get("RAGDESK_DATA_DIR", BASE_DIR / ".data"))
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-local-key-change-me")
+DEBUG = False
+ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "django_htmx",
+    "django_q",
+    "template_partials.apps.SimpleAppConfig",
+    "assets_app",
+    "operations_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {
+            "loaders": [
+                (
+                    "template_partials.loader.Loader",
+                    [
+                        "django.template.loaders.filesystem.Loader",
+                        "django.template.loaders.app_directories.Loader",
+                    ],
+                )
+            ],
+            "builtins": ["template_partials.templatetags.partials"],
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+
+DATABASE_NAME = os.environ.get("RAGDESK_DB_NAME", "ragdesk")
+if os.environ.get("DATABASE_URL"):
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            **embedded_db.start(DATA_DIR, DATABASE_NAME),
+        }
+    }
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Uploads: Django streams files over 2.5 MB to disk; the 50 MB per-file limit is
+# enforced by the form and the API (413), not here.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+DATA_UPLOAD_MAX_NUMBER_FILES = 200
+
+# --- ragdesk ---------------------------------------------------------------
+RAGDESK_MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+RAGDESK_FOLDER_ROOTS = [
+    Path(p).resolve()
+    for p in os.environ.get("RAGDESK_FOLDER_ROOTS", str(BASE_DIR / "docs")).split(os.pathsep)
+    if p
+]
+# A batch is embedded and stored in one transaction; cancellation is checked between
+# batches and at least every RAGDESK_CANCEL_CHECK_SECONDS while parsing.
+RAGDESK_EMBED_BATCH_SIZE = int(os.environ.get("RAGDESK_EMBED_BATCH_SIZE", "64"))
+RAGDESK_CANCEL_CHECK_SECONDS = 0.5
+
+# --- django-q2 -------------------------------------------------------------
+# An operation is cancelled cooperatively, so the hard timeout only catches a hung
+# worker. retry must exceed timeout, or the broker hands a running task out twice.
+Q_CLUSTER = {
+    "name": "ragdesk",
+    "workers": int(os.environ.get("RAGDESK_WORKERS", "2")),
+    "timeout": 3600,
+    "retry": 3720,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "poll": 0.2,
+    "save_limit": 250,
+    "label": "Django Q2",
+}
+if os.environ.get("RAGDESK_BROKER", "orm") == "redis":
+    Q_CLUSTER["redis"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+else:
+    Q_CLUSTER["orm"] = "default"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "ragdesk": {"level": "INFO"},
+        "django_q": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,119 @@
+"""The long-running operation (LongOperation of API.md) and its append-only events."""
+
+import uuid
+from decimal import Decimal
+
+from django.db import models
+
+
+class OperationType(models.TextChoices):
+    INGEST = "INGEST"
+    REFRESH = "REFRESH"
+    WEBHOOK_UPDATE = "WEBHOOK_UPDATE"
+    SCHEDULED_REFRESH = "SCHEDULED_REFRESH"
+    REINDEX = "REINDEX"
+
+
+class OperationStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL_STATUSES = frozenset(
+    {OperationStatus.COMPLETED, OperationStatus.FAILED, OperationStatus.CANCELLED}
+)
+ACTIVE_STATUSES = frozenset({OperationStatus.PENDING, OperationStatus.RUNNING})
+
+
+class Operation(models.Model):
+    """Status and counters are written only by ``operations_app.services``.
+
+    ``item_*`` count documents; ``token_count`` is billed embedding tokens;
+    ``chunk_count`` is chunks this operation stored. Cost is not stored: it is
+    ``token_count`` × the asset's current price (API.md, LongOperation.cost)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("assets_app.Tenant", on_delete=models.CASCADE, related_name="+")
+    asset = models.ForeignKey(
+        "assets_app.Asset", null=True, on_delete=models.SET_NULL, related_name="operations"
+    )
+    asset_name = models.CharField(max_length=200, help_text="kept when the asset is deleted")
+    type = models.CharField(max_length=20, choices=OperationType.choices)
+    status = models.CharField(
+        max_length=10, choices=OperationStatus.choices, default=OperationStatus.PENDING
+    )
+    cancel_requested = models.BooleanField(default=False)
+    document_ids = models.JSONField(null=True, blank=True, help_text="limit to these")
+    force = models.BooleanField(default=False)
+    items_total = models.PositiveIntegerField(default=0)
+    items_processed = models.PositiveIntegerField(default=0)
+    token_count = models.PositiveBigIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    documents_added = models.PositiveIntegerField(default=0)
+    documents_updated = models.PositiveIntegerField(default=0)
+    documents_deleted = models.PositiveIntegerField(default=0)
+    documents_unchanged = models.PositiveIntegerField(default=0)
+    documents_failed = models.PositiveIntegerField(default=0)
+    error_message = models.TextField(blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="op_tenant_created_idx"),
+            models.Index(fields=["asset", "-created_at"], name="op_asset_created_idx"),
+            models.Index(fields=["status"], name="op_status_idx"),
+        ]
+        constraints = [
+            # At most one RUNNING operation per asset, enforced by the database.
+            models.UniqueConstraint(
+                fields=["asset"],
+                condition=models.Q(status="RUNNING"),
+                name="one_running_operation_per_asset",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.asset_name} ({self.status})"
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def cost(self) -> Decimal:
+        """USD: billed tokens × the asset's current price per million tokens."""
+        from assets_app.selectors import asset_price_per_million
+
+        if self.asset is None:
+            return Decimal("0")
+        return (Decimal(self.token_count) * asset_price_per_million(self.asset)) / 1_000_000
+
+
+class OperationEvent(models.Model):
+    """Append-only history: each transition and notable event, with time and actor."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10, blank=True)
+    actor = models.CharField(max_length=150)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}→{self.to_status}"

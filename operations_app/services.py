@@ -1,0 +1,268 @@
+"""Every write of an operation's status and counters happens here and nowhere else.
+
+A transition runs in ``transaction.atomic``: the row is locked (``select_for_update``)
+or changed with a conditional ``UPDATE … WHERE status = …`` whose row count is checked,
+checked against ``ALLOWED_TRANSITIONS``, saved with ``update_fields``, recorded as an
+OperationEvent, and any follow-up work is enqueued with ``transaction.on_commit``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from assets_app.models import Asset
+from config.errors import ApplicationError
+
+from .models import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    Operation,
+    OperationEvent,
+    OperationStatus,
+    OperationType,
+)
+
+logger = logging.getLogger("ragdesk.operations")
+
+S = OperationStatus
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.RUNNING, S.CANCELLED, S.FAILED}),
+    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED}),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+WORKER = "worker"
+
+
+class InvalidTransition(ApplicationError):
+    status = 409
+    code = "invalid-transition"
+    title = "Invalid operation state transition"
+
+
+class OperationInterrupted(Exception):
+    """Raised inside a batch transaction when the operation may no longer write:
+    cancellation was requested or it is no longer RUNNING. The transaction rolls back,
+    so nothing of that batch is stored."""
+
+
+def check_transition(from_status: str, to_status: str) -> None:
+    """Raise InvalidTransition unless ``from_status → to_status`` is in the table."""
+    if to_status not in ALLOWED_TRANSITIONS[from_status]:
+        raise InvalidTransition(f"An operation cannot go from {from_status} to {to_status}.")
+
+
+def _event(op: Operation, kind: str, actor: str, *, frm: str = "", to: str = "", msg: str = ""):
+    OperationEvent.objects.create(
+        operation=op, kind=kind, from_status=frm, to_status=to, actor=actor, message=msg
+    )
+
+
+def _enqueue(operation_id) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task(
+            "operations_app.tasks.run_operation",
+            str(operation_id),
+            task_name=f"operation-{operation_id}",
+            group="operations",
+        )
+    )
+
+
+def _merge_document_ids(a: list[str] | None, b: list[str] | None) -> list[str] | None:
+    if a is None or b is None:
+        return None  # one of them means "all documents"
+    return sorted(set(a) | set(b))
+
+
+@transaction.atomic
+def operation_create(
+    *,
+    asset: Asset,
+    type: str,
+    created_by: str,
+    document_ids: list[str] | None = None,
+    force: bool = False,
+) -> Operation:
+    """Create a PENDING operation for ``asset`` and enqueue it when nothing else of the
+    asset is running (else it waits and is enqueued when the running one ends).
+
+    While a PENDING operation of the asset exists, a new request returns that one
+    (coalescing, API.md "Refresh and concurrency"): document ids are merged (``None`` =
+    all), ``force`` is or-ed, and a REINDEX request turns it into a REINDEX.
+    """
+    Asset.objects.select_for_update().only("id").get(pk=asset.pk)
+    queued = (
+        Operation.objects.select_for_update()
+        .filter(asset=asset, status=S.PENDING)
+        .order_by("created_at")
+        .first()
+    )
+    if queued is not None and type != OperationType.INGEST:
+        queued.document_ids = _merge_document_ids(queued.document_ids, document_ids)
+        queued.force = queued.force or force or type == OperationType.REINDEX
+        if type == OperationType.REINDEX:
+            queued.type = OperationType.REINDEX
+        queued.save(update_fields=["document_ids", "force", "type"])
+        _event(queued, "COALESCED", created_by, msg=f"{type} request merged into this one")
+        return queued
+    op = Operation.objects.create(
+        tenant_id=asset.tenant_id,
+        asset=asset,
+        asset_name=asset.display_name,
+        type=type,
+        created_by=created_by,
+        document_ids=document_ids,
+        force=force or type == OperationType.REINDEX,
+    )
+    _event(op, "CREATED", created_by, to=S.PENDING)
+    if not Operation.objects.filter(asset=asset, status=S.RUNNING).exists():
+        _enqueue(op.id)
+    return op
+
+
+def operation_start(*, operation_id) -> Operation | None:
+    """PENDING → RUNNING, claimed with a conditional update. Returns the operation, or
+    ``None`` when it is not PENDING (cancelled, redelivered, already claimed) or
+    another operation of its asset is running (it stays PENDING and is enqueued again
+    when that one ends)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            claimed = Operation.objects.filter(id=operation_id, status=S.PENDING).update(
+                status=S.RUNNING, started_at=now, heartbeat_at=now
+            )
+            if not claimed:
+                return None
+            op = Operation.objects.get(id=operation_id)
+            _event(op, "STARTED", WORKER, frm=S.PENDING, to=S.RUNNING)
+    except IntegrityError:
+        logger.info("operation %s waits: another operation of its asset runs", operation_id)
+        return None
+    return op
+
+
+def operation_set_total(*, operation_id, items_total: int) -> None:
+    """Set ``itemsTotal`` (documents the run will visit) of a RUNNING operation."""
+    Operation.objects.filter(id=operation_id, status=S.RUNNING).update(
+        items_total=items_total, heartbeat_at=timezone.now()
+    )
+
+
+@dataclass
+class Progress:
+    """Increments of one unit of work: documents, chunks stored, billed tokens, stats."""
+
+    items: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    added: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    failed: int = 0
+
+
+def operation_add_progress(*, operation_id, progress: Progress) -> None:
+    """Add ``progress`` to a RUNNING operation whose cancellation was not requested.
+
+    Call it inside the transaction that stores the work it counts: the conditional
+    UPDATE takes the operation's row lock, so a cancel request waits for this batch,
+    and counters always equal what is stored. Raises OperationInterrupted (rolling the
+    caller's transaction back) when the operation may no longer write.
+    """
+    p = progress
+    changed = Operation.objects.filter(
+        id=operation_id, status=S.RUNNING, cancel_requested=False
+    ).update(
+        items_processed=F("items_processed") + p.items,
+        chunk_count=F("chunk_count") + p.chunks,
+        token_count=F("token_count") + p.tokens,
+        documents_added=F("documents_added") + p.added,
+        documents_updated=F("documents_updated") + p.updated,
+        documents_deleted=F("documents_deleted") + p.deleted,
+        documents_unchanged=F("documents_unchanged") + p.unchanged,
+        documents_failed=F("documents_failed") + p.failed,
+        heartbeat_at=timezone.now(),
+    )
+    if not changed:
+        raise OperationInterrupted(str(operation_id))
+
+
+def operation_should_stop(*, operation_id) -> bool:
+    """True when the worker must stop: cancel requested, or no longer RUNNING."""
+    return not Operation.objects.filter(
+        id=operation_id, status=S.RUNNING, cancel_requested=False
+    ).exists()
+
+
+@transaction.atomic
+def operation_request_cancel(*, operation: Operation, actor: str) -> Operation:
+    """Cancel as API.md "Cancel semantics": PENDING → CANCELLED at once; RUNNING →
+    ``cancel_requested`` (the worker ends it CANCELLED at its next check); terminal →
+    unchanged. Idempotent. Returns the operation as it is after the signal."""
+    op = Operation.objects.select_for_update().get(pk=operation.pk)
+    if op.status == S.PENDING:
+        check_transition(op.status, S.CANCELLED)
+        op.status, op.completed_at, op.cancel_requested = S.CANCELLED, timezone.now(), True
+        op.save(update_fields=["status", "completed_at", "cancel_requested"])
+        _event(op, "CANCELLED", actor, frm=S.PENDING, to=S.CANCELLED)
+    elif op.status == S.RUNNING and not op.cancel_requested:
+        op.cancel_requested = True
+        op.save(update_fields=["cancel_requested"])
+        _event(op, "CANCEL_REQUESTED", actor)
+    return op
+
+
+def operation_finish(*, operation_id, status: str, error_message: str = "") -> Operation:
+    """End a RUNNING (or, for FAILED, a PENDING) operation with a terminal ``status``,
+    set ``completedAt``, and enqueue the asset's next queued operation on commit.
+    Ending an already-terminal operation is a no-op returning it unchanged."""
+    with transaction.atomic():
+        op = Operation.objects.select_for_update().get(pk=operation_id)
+        if op.status in TERMINAL_STATUSES:
+            return op
+        check_transition(op.status, status)
+        previous = op.status
+        op.status, op.completed_at = status, timezone.now()
+        op.error_message = error_message[:4000]
+        op.save(update_fields=["status", "completed_at", "error_message"])
+        _event(op, status, WORKER, frm=previous, to=status, msg=op.error_message)
+        if op.asset_id:
+            _enqueue_next(op.asset_id)
+    return op
+
+
+def _enqueue_next(asset_id) -> None:
+    nxt = (
+        Operation.objects.filter(asset_id=asset_id, status=S.PENDING)
+        .order_by("created_at")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if nxt:
+        _enqueue(nxt)
+
+
+def operations_fail_for_deleted_asset(*, asset: Asset, actor: str) -> int:
+    """End every active operation of ``asset`` FAILED ("asset deleted"); the workers see
+    it at their next check. Call inside the transaction that deletes the asset.
+    Returns how many were ended."""
+    ops = list(
+        Operation.objects.select_for_update().filter(asset=asset, status__in=ACTIVE_STATUSES)
+    )
+    for op in ops:
+        check_transition(op.status, S.FAILED)
+        previous = op.status
+        op.status, op.completed_at, op.error_message = S.FAILED, timezone.now(), "asset deleted"
+        op.save(update_fields=["status", "completed_at", "error_message"])
+        _event(op, S.FAILED, actor, frm=previous, to=S.FAILED, msg="asset deleted")
+    return len(ops)

@@ -1,0 +1,63 @@
+"""factory_boy factories; children take their parent's tenant."""
+
+import factory
+from django.contrib.auth import get_user_model
+
+from assets_app.models import Asset, Document, Membership, Role, SourceType, Tenant
+from operations_app.models import Operation, OperationType
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw-test-123")
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+
+    slug = factory.Sequence(lambda n: f"tenant-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.title())
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    tenant = factory.SubFactory(TenantFactory)
+    role = Role.ADMIN
+
+
+class AssetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Asset
+
+    tenant = factory.SubFactory(TenantFactory)
+    display_name = factory.Sequence(lambda n: f"Asset {n}")
+    source_type = SourceType.UPLOAD
+
+
+class DocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Document
+
+    asset = factory.SubFactory(AssetFactory)
+    source_key = factory.Sequence(lambda n: f"doc{n}.txt")
+    file_name = factory.LazyAttribute(lambda o: o.source_key)
+    content_type = "text/plain"
+
+
+class OperationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Operation
+
+    asset = factory.SubFactory(AssetFactory)
+    tenant = factory.LazyAttribute(lambda o: o.asset.tenant)
+    asset_name = factory.LazyAttribute(lambda o: o.asset.display_name)
+    type = OperationType.INGEST
+    created_by = "tester"
