@@ -7,6 +7,7 @@ EDITOR creates/patches/refreshes, ADMIN deletes and creates folder assets, API.m
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -99,6 +100,23 @@ def _validate_uploads(files: list[UploadInput]) -> list[tuple[UploadInput, str]]
     return checked
 
 
+def _read_upload(f: UploadInput) -> bytes:
+    """The file's bytes, re-checked: the declared size may not be what the stream holds
+    (reads at most one byte over the limit). Raising rolls the asset back."""
+    limit = settings.RAGDESK_MAX_UPLOAD_BYTES
+    data = f.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"{f.name} is over the limit of {limit // 1_048_576} MB per file.",
+            errors={"files": [f"{f.name}: over {limit // 1_048_576} MB."]},
+        )
+    if not data:
+        raise ValidationFailed(
+            f"{f.name} is empty.", errors={"files": [f"{f.name}: the file is empty."]}
+        )
+    return data
+
+
 def _new_asset(actor: Membership, **fields) -> Asset:
     asset = Asset(tenant=actor.tenant, created_by=_actor_name(actor), **fields)
     validate_chunking(
@@ -123,7 +141,7 @@ def asset_create_from_uploads(
             actor, display_name=display_name[:200], source_type=SourceType.UPLOAD, **embedding
         )
         for f, content_type in checked:
-            data = f.stream.read()
+            data = _read_upload(f)
             UploadedFile.objects.create(
                 asset=asset, file_name=f.name, content_type=content_type, size=len(data),
                 data=data,
@@ -214,17 +232,26 @@ def asset_refresh(
     whose content hash changed (all with ``force``), remove vanished ones."""
     _require(actor, Role.EDITOR, "refresh assets")
     if document_ids is not None:
+        # Canonical ids: the worker matches them as strings against str(document.id),
+        # and a malformed one must be a 400, not a database error.
+        ids, unknown = [], []
+        for raw in document_ids:
+            try:
+                ids.append(str(uuid.UUID(str(raw))))
+            except ValueError:
+                unknown.append(str(raw))
         known = {
             str(i)
-            for i in Document.objects.filter(asset=asset, id__in=document_ids).values_list(
+            for i in Document.objects.filter(asset=asset, id__in=ids).values_list(
                 "id", flat=True
             )
         }
-        unknown = [str(i) for i in document_ids if str(i) not in known]
+        unknown += [i for i in ids if i not in known]
         if unknown:
             raise ValidationFailed(
                 "Some documents are not in this asset.", errors={"documentIds": unknown}
             )
+        document_ids = sorted(set(ids))
     return operation_create(
         asset=asset, type=OperationType.REFRESH, created_by=_actor_name(actor),
         document_ids=document_ids, force=force,

@@ -225,8 +225,17 @@ def operation_request_cancel(*, operation: Operation, actor: str) -> Operation:
 def operation_finish(*, operation_id, status: str, error_message: str = "") -> Operation:
     """End a RUNNING (or, for FAILED, a PENDING) operation with a terminal ``status``,
     set ``completedAt``, and enqueue the asset's next queued operation on commit.
-    Ending an already-terminal operation is a no-op returning it unchanged."""
+    Ending an already-terminal operation is a no-op returning it unchanged. Raises
+    InvalidTransition for a non-terminal ``status`` or a refused transition."""
+    if status not in TERMINAL_STATUSES:
+        raise InvalidTransition(f"{status} is not a terminal status.")
     with transaction.atomic():
+        # Lock the asset first, as operation_create does: otherwise a refresh created
+        # while this one ends sees it RUNNING (so does not enqueue itself) while this
+        # one does not yet see the new PENDING row, and the refresh is never run.
+        asset_id = Operation.objects.values_list("asset_id", flat=True).get(pk=operation_id)
+        if asset_id:
+            Asset.objects.select_for_update(no_key=True).filter(pk=asset_id).first()
         op = Operation.objects.select_for_update().get(pk=operation_id)
         if op.status in TERMINAL_STATUSES:
             return op
@@ -266,3 +275,14 @@ def operations_fail_for_deleted_asset(*, asset: Asset, actor: str) -> int:
         op.save(update_fields=["status", "completed_at", "error_message"])
         _event(op, S.FAILED, actor, frm=previous, to=S.FAILED, msg="asset deleted")
     return len(ops)
+
+
+def operation_cancel(*, actor, operation: Operation) -> Operation:
+    """Cancel on behalf of a tenant member (``actor``: assets_app Membership); EDITOR or
+    ADMIN only (API.md "Roles"). Raises config.errors.PermissionDenied otherwise."""
+    from assets_app.models import Role
+    from config.errors import PermissionDenied
+
+    if not actor.allows(Role.EDITOR):
+        raise PermissionDenied(f"Your role {actor.role} cannot cancel operations.")
+    return operation_request_cancel(operation=operation, actor=actor.user.get_username())

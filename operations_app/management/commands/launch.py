@@ -41,7 +41,7 @@ class Command(BaseCommand):
             time.sleep(0.2)
         for child in children:
             if child.poll() is None:
-                child.send_signal(signal.SIGINT)
+                child.terminate()  # SIGTERM: both stop gracefully on it
         deadline = time.monotonic() + 15
         for child in children:
             try:

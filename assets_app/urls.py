@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "assets"
+urlpatterns = [
+    path("", views.asset_list, name="list"),
+    path("assets/new/", views.asset_create, name="create"),
+    path("assets/<str:asset_id>/", views.asset_detail, name="detail"),
+    path("assets/<str:asset_id>/settings/", views.asset_settings, name="settings"),
+    path("assets/<str:asset_id>/refresh/", views.asset_refresh, name="refresh"),
+]

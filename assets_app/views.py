@@ -1,0 +1,125 @@
+"""HTMX dashboard views for assets: parse input, call a selector or service, render."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from config.dashboard import tenant_view
+from config.errors import ApplicationError
+from operations_app.selectors import operation_list
+
+from . import selectors, services
+from .forms import AssetSettingsForm, FolderAssetForm, UploadAssetForm, add_service_errors
+from .models import Role
+
+RECENT_OPERATIONS = 20
+
+
+@login_required
+def home(request):
+    first = selectors.memberships_of(user=request.user).first()
+    if first is None:
+        return render(request, "assets_app/no_tenant.html", status=403)
+    return redirect("assets:list", tenant=first.tenant.slug)
+
+
+@tenant_view
+def asset_list(request, membership):
+    tenant = membership.tenant
+    assets = selectors.asset_list(tenant=tenant, search=request.GET.get("search"))
+    operations = operation_list(tenant=tenant)[:RECENT_OPERATIONS]
+    return render(request, "assets_app/asset_list.html", {
+        "assets": assets, "operations": operations, "search": request.GET.get("search", ""),
+    })
+
+
+@tenant_view
+def asset_create(request, membership):
+    kind = request.POST.get("kind") or request.GET.get("kind") or "upload"
+    upload_form = UploadAssetForm(request.POST or None, request.FILES or None, prefix="up")
+    folder_form = FolderAssetForm(request.POST or None, prefix="folder")
+    if request.method == "POST":
+        form = folder_form if kind == "folder" else upload_form
+        if form.is_valid():
+            try:
+                asset = _create(membership, kind, form.cleaned_data)
+                return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
+            except ApplicationError as exc:
+                add_service_errors(form, exc)
+    return render(request, "assets_app/asset_create.html", {
+        "upload_form": upload_form if kind == "upload" else UploadAssetForm(prefix="up"),
+        "folder_form": folder_form if kind == "folder" else FolderAssetForm(prefix="folder"),
+        "kind": kind, "can_use_folders": membership.allows(Role.ADMIN),
+    }, status=400 if request.method == "POST" else 200)
+
+
+def _create(membership, kind, data):
+    chunking = {"chunk_size": data["chunk_size"], "chunk_overlap": data["chunk_overlap"]}
+    if kind == "folder":
+        asset, _ = services.asset_create_from_folder(
+            actor=membership, display_name=data["display_name"], path=data["path"],
+            glob=data["glob"], **chunking,
+        )
+        return asset
+    files = [services.UploadInput(name=f.name, size=f.size, stream=f) for f in data["files"]]
+    asset, _ = services.asset_create_from_uploads(
+        actor=membership, display_name=data["display_name"], files=files, **chunking
+    )
+    return asset
+
+
+@tenant_view
+def asset_detail(request, membership, asset_id):
+    asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
+    template = "assets_app/asset_detail.html"
+    if request.htmx:
+        template += "#asset-contents"
+    return render(request, template, {
+        "asset": asset,
+        "totals": selectors.asset_totals(asset=asset),
+        "documents": selectors.document_list(asset=asset)[:200],
+        "operations": operation_list(tenant=membership.tenant, asset=asset)[:RECENT_OPERATIONS],
+        "price": selectors.asset_price_per_million(asset),
+    })
+
+
+@tenant_view
+def asset_settings(request, membership, asset_id):
+    asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
+    form = AssetSettingsForm(request.POST or None, instance=asset)
+    reindex_documents = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        chunk_change = (data["chunk_size"], data["chunk_overlap"]) != (
+            asset.chunk_size, asset.chunk_overlap)
+        try:
+            if chunk_change and not data["confirm_reindex"]:
+                services.validate_chunking(
+                    provider=asset.embedding_provider, model=asset.embedding_model,
+                    chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
+                )
+                reindex_documents = selectors.asset_totals(asset=asset)["documents"]
+            else:
+                services.asset_update_settings(
+                    actor=membership, asset=asset, display_name=data["display_name"],
+                    chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
+                )
+                return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+    return render(request, "assets_app/asset_settings.html", {
+        "asset": asset, "form": form, "reindex_documents": reindex_documents,
+    }, status=400 if form.errors else 200)
+
+
+@require_POST
+@tenant_view
+def asset_refresh(request, membership, asset_id):
+    asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
+    try:
+        services.asset_refresh(actor=membership, asset=asset, force=bool(request.POST.get("force")))
+    except ApplicationError as exc:
+        from django.contrib import messages
+
+        messages.error(request, exc.message)
+    return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)

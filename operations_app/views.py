@@ -1,0 +1,62 @@
+"""HTMX dashboard views for operations. The list view serves the full page and, for
+htmx requests, the ``operation-rows`` fragment polled every second; it answers 286
+(stop polling) once nothing listed is PENDING or RUNNING, with the event
+``operations-settled`` for other parts of the page to reload."""
+
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from assets_app.selectors import asset_get
+from config.dashboard import tenant_view
+from config.errors import ApplicationError
+
+from . import selectors, services
+from .models import OperationStatus, OperationType
+
+PAGE = 100
+
+
+@tenant_view
+def operation_list(request, membership):
+    tenant = membership.tenant
+    asset = None
+    if request.GET.get("asset"):
+        asset = asset_get(tenant=tenant, asset_id=request.GET["asset"])
+    status = request.GET.get("status") if request.GET.get("status") in OperationStatus else None
+    type_ = request.GET.get("type") if request.GET.get("type") in OperationType else None
+    limit = min(int(request.GET.get("limit", PAGE)) if request.GET.get("limit", "").isdigit()
+                else PAGE, PAGE)
+    operations = list(selectors.operation_list(
+        tenant=tenant, asset=asset, status=status, type=type_)[:limit])
+    context = {"operations": operations, "asset": asset, "status": status, "type": type_,
+               "statuses": OperationStatus.values, "types": OperationType.values,
+               "poll_query": request.GET.urlencode()}
+    if request.htmx:
+        response = render(
+            request, "operations_app/operation_list.html#operation-rows", context)
+        if not selectors.operations_any_active(operations):
+            response.status_code = HttpResponseStopPolling.status_code
+            # Lets the page refresh what the finished operations changed (asset totals).
+            response["HX-Trigger"] = "operations-settled"
+        return response
+    return render(request, "operations_app/operation_list.html", context)
+
+
+@require_POST
+@tenant_view
+def operation_cancel(request, membership, operation_id):
+    op = selectors.operation_get(tenant=membership.tenant, operation_id=operation_id)
+    error = None
+    try:
+        op = services.operation_cancel(actor=membership, operation=op)
+    except ApplicationError as exc:
+        error = exc.message
+    if request.htmx:
+        return render(request, "operations_app/operation_list.html#operation-row",
+                      {"op": op, "row_error": error})
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = f"/t/{membership.tenant.slug}/operations/"
+    return redirect(back)
