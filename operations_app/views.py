@@ -3,6 +3,7 @@ htmx requests, the ``operation-rows`` fragment polled every second; it answers 2
 (stop polling) once nothing listed is PENDING or RUNNING, with the event
 ``operations-settled`` for other parts of the page to reload."""
 
+from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -54,8 +55,13 @@ def operation_cancel(request, membership, operation_id):
     except ApplicationError as exc:
         error = exc.message
     if request.htmx:
+        # A table of one asset's operations has no Asset column; its form says so.
+        in_asset_table = request.POST.get("asset") == str(op.asset_id)
         return render(request, "operations_app/operation_list.html#operation-row",
-                      {"op": op, "row_error": error})
+                      {"op": op, "row_error": error,
+                       "asset": op.asset if in_asset_table else None})
+    if error:
+        messages.error(request, error)
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = f"/t/{membership.tenant.slug}/operations/"
