@@ -92,19 +92,16 @@ def asset_settings(request, membership, asset_id):
         data = form.cleaned_data
         chunk_change = (data["chunk_size"], data["chunk_overlap"]) != (
             asset.chunk_size, asset.chunk_overlap)
+        confirming = chunk_change and not data["confirm_reindex"]
         try:
-            if chunk_change and not data["confirm_reindex"]:
-                services.validate_chunking(
-                    provider=asset.embedding_provider, model=asset.embedding_model,
-                    chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
-                )
-                reindex_documents = selectors.asset_totals(asset=asset)["documents"]
-            else:
-                services.asset_update_settings(
-                    actor=membership, asset=asset, display_name=data["display_name"],
-                    chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
-                )
+            services.asset_update_settings(
+                actor=membership, asset=asset, display_name=data["display_name"],
+                chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
+                dry_run=confirming,
+            )
+            if not confirming:
                 return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
+            reindex_documents = selectors.asset_totals(asset=asset)["documents"]
         except ApplicationError as exc:
             add_service_errors(form, exc)
     return render(request, "assets_app/asset_settings.html", {
