@@ -186,10 +186,13 @@ def asset_update_settings(
     display_name: str | None = None,
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
+    dry_run: bool = False,
 ) -> tuple[Asset, Operation | None]:
     """Change only the given fields (API.md "PATCH semantics"). A name change applies at
     once; a chunk size or overlap change starts a REINDEX, returned with the asset.
-    Raises PermissionDenied or ValidationFailed; nothing is saved on error."""
+    ``dry_run`` checks the role and the values and returns ``(asset, None)`` without
+    saving (the dashboard's confirmation step). Raises PermissionDenied or
+    ValidationFailed; nothing is saved on error."""
     _require(actor, Role.EDITOR, "change asset settings")
     new_size = asset.chunk_size if chunk_size is None else chunk_size
     new_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
@@ -206,6 +209,8 @@ def asset_update_settings(
     if errors:
         raise ValidationFailed("The settings are invalid; nothing was saved.", errors=errors)
     reindex = (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap)
+    if dry_run:
+        return asset, None
     with transaction.atomic():
         asset = Asset.objects.select_for_update().get(pk=asset.pk)
         fields = ["modified_at"]
