@@ -43,8 +43,9 @@ def membership_get(*, user, tenant_slug: str) -> Membership:
 
 
 def asset_list(*, tenant: Tenant, search: str | None = None) -> QuerySet[Asset]:
-    """The tenant's assets, newest first, annotated with ``n_documents`` and
-    ``n_chunks``; ``search`` filters by name, case-insensitively."""
+    """The tenant's assets, newest first, annotated with ``n_documents``; ``search``
+    filters by name, case-insensitively. (No chunk count: joining chunks as well would
+    multiply rows; use ``asset_totals`` for one asset.)"""
     qs = Asset.objects.filter(tenant=tenant)
     if search:
         qs = qs.filter(display_name__icontains=search)

@@ -63,3 +63,10 @@ def run_queued(no_enqueue):
         return results
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run browser tests last: while Playwright's event loop lives, Django hands out
+    other connection objects, which lack the serialized copy that
+    ``serialized_rollback`` restores (seeded model prices, content types)."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -79,17 +79,22 @@ def _html_to_markdown(html: str) -> str:
 
 def _parse_pdf(data: bytes) -> Iterator[Section]:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PyPdfError
 
     if not data.startswith(b"%PDF"):
         raise ParseError("The file is not a PDF (no %PDF header).")
     try:
         reader = PdfReader(io.BytesIO(data))
+        # Many PDFs are encrypted with an empty user password (only copying or printing
+        # is restricted): every viewer opens them, and so do we. Checked before reading
+        # the pages, which fails on an encrypted file.
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ParseError("The PDF is password-protected; upload an unprotected copy.")
         pages = len(reader.pages)
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+    except DependencyError as exc:
+        raise ParseError(f"The PDF's encryption is not supported: {exc}") from exc
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise ParseError(f"The PDF is corrupt or unreadable: {exc}") from exc
-    if reader.is_encrypted:
-        raise ParseError("The PDF is encrypted.")
     yielded = False
     for number in range(pages):
         try:

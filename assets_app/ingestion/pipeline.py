@@ -5,9 +5,17 @@ Invariants:
 - A batch of chunks and the operation's counter increments commit in one transaction
   (``operation_add_progress`` refuses once cancellation is requested, rolling the
   batch back), so counters equal what is stored and nothing is stored after the worker
-  observed a cancel.
+  observed a cancel. ``operation_add_progress`` comes first in each such transaction:
+  it takes the locks in the order asset → operation that ``asset_delete`` uses, before
+  any document or chunk row, so deleting a running asset cannot deadlock with a batch.
 - Cancellation is checked before each batch and at least every
-  ``RAGDESK_CANCEL_CHECK_SECONDS`` while parsing.
+  ``RAGDESK_CANCEL_CHECK_SECONDS`` while parsing and chunking, which run on a helper
+  thread so that a slow step (the tokenizer's first load, a multi-megabyte section)
+  cannot hold a cancel back. Batches are bounded in time as well as in size: a cancel
+  waits for the batch in flight, so a batch is sized to embed and store in about
+  ``RAGDESK_EMBED_BATCH_SECONDS`` at the speed last measured (at most
+  ``RAGDESK_EMBED_BATCH_SIZE`` chunks). Together they keep Cancel → CANCELLED within
+  2 s (API.md "Cancel semantics"; tests/operations_app/test_tasks.py).
 - A document's new chunks are written as version ``v + 1``; when the document ends
   (done, failed or interrupted) the older versions are deleted in one transaction.
   ``content_hash`` is set only when all its chunks are stored, so an interrupted
@@ -20,11 +28,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assets_app.embedding import EmbeddingError, get_embedder
@@ -45,6 +56,22 @@ from .chunking import ChunkPiece, DocumentChunker
 from .parsing import MARKDOWN_TYPES, ParseError, parse
 
 logger = logging.getLogger("ragdesk.ingestion")
+FIRST_BATCH = 16  # chunks: the provider's speed is unknown until a batch is timed
+_helper: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _helper_thread() -> ThreadPoolExecutor:
+    """This process's one helper thread, made on first use: django-q2 forks its
+    workers, and a forked child has none of its parent's threads."""
+    global _helper
+    if _helper is None or _helper[0] != os.getpid():
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ragdesk-parse")
+        _helper = (os.getpid(), pool)
+    return _helper[1]
+
+
+def _split(chunker: DocumentChunker, section) -> list[ChunkPiece]:
+    return list(chunker.split(section.text, section.page_number))
 
 
 class _Run:
@@ -57,6 +84,8 @@ class _Run:
             dimensions=asset.embedding_dimensions,
         )
         self.batch_size = settings.RAGDESK_EMBED_BATCH_SIZE
+        self.batch_seconds = settings.RAGDESK_EMBED_BATCH_SECONDS
+        self.batch_limit = min(self.batch_size, FIRST_BATCH)  # adapted after each batch
         self.check_every = settings.RAGDESK_CANCEL_CHECK_SECONDS
         self.last_check = time.monotonic()
 
@@ -67,6 +96,24 @@ class _Run:
             self.last_check = now
             if operation_should_stop(operation_id=self.op.id):
                 raise OperationInterrupted(str(self.op.id))
+
+    def off_thread(self, fn, *args):
+        """``fn(*args)`` on the helper thread, checking for cancellation every
+        ``check_every`` s while it runs. Only for work without database access
+        (parsing, chunking). When interrupted, the call ends in the background and its
+        result is dropped."""
+        future = _helper_thread().submit(fn, *args)
+        while True:
+            try:
+                return future.result(timeout=self.check_every)
+            except TimeoutError:
+                self.check(force=True)
+
+    def adapt_batch_limit(self, size: int, seconds: float) -> None:
+        """Size the next batch to take about ``batch_seconds`` at the speed of the
+        batch of ``size`` chunks just embedded and stored in ``seconds``."""
+        fits = int(self.batch_seconds * size / max(seconds, 1e-6))
+        self.batch_limit = max(1, min(self.batch_size, fits))
 
     # -- the run ----------------------------------------------------------------
     def run(self) -> None:
@@ -83,10 +130,10 @@ class _Run:
         for document in vanished:
             self.check(force=True)
             with transaction.atomic():
-                document.delete()
                 operation_add_progress(
                     operation_id=self.op.id, progress=Progress(items=1, deleted=1)
                 )
+                document.delete()
         for item in items:
             self.check(force=True)
             self.process(item, documents.get(item.key))
@@ -124,13 +171,15 @@ class _Run:
         version = document.version + 1
         try:
             self.embed_document(document, version, data, item.content_type)
-        except OperationInterrupted:
-            self.end_document(
-                document, version, status=DocumentStatus.PENDING,
-                error="Interrupted before all its chunks were stored; the next refresh "
-                "completes it.",
-            )
-            raise
+            with transaction.atomic():
+                operation_add_progress(
+                    operation_id=self.op.id,
+                    progress=Progress(items=1, added=int(is_new), updated=int(not is_new)),
+                )
+                self.end_document(
+                    document, version, status=DocumentStatus.COMPLETED,
+                    content_hash=content_hash,
+                )
         except (ParseError, EmbeddingError) as exc:
             self.end_document(document, version, status=DocumentStatus.FAILED, error=str(exc))
             with transaction.atomic():
@@ -138,14 +187,17 @@ class _Run:
                     operation_id=self.op.id, progress=Progress(items=1, failed=1)
                 )
             return
-        with transaction.atomic():
+        except Exception:
+            # Interrupted (also by a cancel seen in the completing transaction above,
+            # which rolled back) or crashed: version ``version`` chunks may be stored, so
+            # make it the document's generation; otherwise the next run writes the same
+            # version again and collides with them, and old and new chunks both show.
             self.end_document(
-                document, version, status=DocumentStatus.COMPLETED, content_hash=content_hash
+                document, version, status=DocumentStatus.PENDING,
+                error="Interrupted before all its chunks were stored; the next refresh "
+                "completes it.",
             )
-            operation_add_progress(
-                operation_id=self.op.id,
-                progress=Progress(items=1, added=int(is_new), updated=int(not is_new)),
-            )
+            raise
 
     def embed_document(self, document: Document, version: int, data: bytes, ctype: str):
         chunker = DocumentChunker(
@@ -155,11 +207,12 @@ class _Run:
         )
         batch: list[ChunkPiece] = []
         index = 0
-        for section in parse(data, ctype):
+        sections = parse(data, ctype)
+        while (section := self.off_thread(next, sections, None)) is not None:
             self.check()
-            for piece in chunker.split(section.text, section.page_number):
+            for piece in self.off_thread(_split, chunker, section):
                 batch.append(piece)
-                if len(batch) >= self.batch_size:
+                if len(batch) >= self.batch_limit:
                     self.store_batch(document, version, index, batch)
                     index += len(batch)
                     batch = []
@@ -168,6 +221,7 @@ class _Run:
 
     def store_batch(self, document, version: int, first_index: int, batch: list[ChunkPiece]):
         self.check(force=True)  # do not pay for a batch that will be thrown away
+        started = time.monotonic()
         result = self.embedder.embed([p.content for p in batch])
         tokens = sum(p.token_count for p in batch)
         chunks = [
@@ -192,23 +246,30 @@ class _Run:
                 token_count=F("token_count") + tokens,
             )
         self.last_check = time.monotonic()
+        self.adapt_batch_limit(len(batch), self.last_check - started)
 
     def end_document(self, document, version: int, *, status: str, error: str = "",
                      content_hash: str = "") -> None:
         """Make ``version`` the document's chunk generation (older ones deleted) and set
         its status; counts are recomputed from what is stored."""
-        with transaction.atomic():
+        # No savepoint when nested: the caller's transaction rolls back as a whole.
+        with transaction.atomic(savepoint=False):
             Chunk.objects.filter(document=document, document_version__lt=version).delete()
-            stored = Chunk.objects.filter(document=document)
+            stored = Chunk.objects.filter(document=document).aggregate(
+                chunks=Count("id"), tokens=Coalesce(Sum("token_count"), 0)
+            )
             Document.objects.filter(pk=document.pk).update(
                 version=version, status=status, error_message=error[:4000],
-                content_hash=content_hash, chunk_count=stored.count(),
-                token_count=sum(stored.values_list("token_count", flat=True)),
+                content_hash=content_hash, chunk_count=stored["chunks"],
+                token_count=stored["tokens"],
                 processed_at=timezone.now(), modified_at=timezone.now(),
             )
 
     def fail_document(self, item: SourceItem, document: Document | None, error: str):
         with transaction.atomic():
+            operation_add_progress(
+                operation_id=self.op.id, progress=Progress(items=1, failed=1)
+            )
             if document is None:
                 Document.objects.create(
                     asset=self.asset, source_key=item.key, file_name=item.file_name,
@@ -219,9 +280,6 @@ class _Run:
                 Document.objects.filter(pk=document.pk).update(
                     status=DocumentStatus.FAILED, error_message=error, content_hash=""
                 )
-            operation_add_progress(
-                operation_id=self.op.id, progress=Progress(items=1, failed=1)
-            )
 
 
 def ingestion_run(*, operation_id) -> str:

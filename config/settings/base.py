@@ -119,8 +119,12 @@ RAGDESK_FOLDER_ROOTS = [
     if p
 ]
 # A batch is embedded and stored in one transaction; cancellation is checked between
-# batches and at least every RAGDESK_CANCEL_CHECK_SECONDS while parsing.
+# batches and at least every RAGDESK_CANCEL_CHECK_SECONDS while parsing. A cancel
+# waits for the batch in flight, so batches hold at most RAGDESK_EMBED_BATCH_SIZE
+# chunks and are sized to take about RAGDESK_EMBED_BATCH_SECONDS at the provider's
+# measured speed (Cancel → CANCELLED within 2 s).
 RAGDESK_EMBED_BATCH_SIZE = int(os.environ.get("RAGDESK_EMBED_BATCH_SIZE", "64"))
+RAGDESK_EMBED_BATCH_SECONDS = float(os.environ.get("RAGDESK_EMBED_BATCH_SECONDS", "1"))
 RAGDESK_CANCEL_CHECK_SECONDS = 0.5
 
 # --- django-q2 -------------------------------------------------------------

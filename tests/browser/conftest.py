@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 PASSWORD = "pw-test-123"  # tests.factories.UserFactory
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):

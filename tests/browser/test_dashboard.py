@@ -11,7 +11,13 @@ from assets_app.services import asset_create_from_uploads
 from operations_app.models import Operation, OperationStatus
 from tests.conftest import upload
 
-pytestmark = [pytest.mark.browser, pytest.mark.cluster]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.cluster,
+    # The seeded model prices and content types come back after each test (see
+    # tests/operations_app/test_tasks.py); without it later serialized tests collide.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 MARKDOWN = "# Guide\n\n## Install\n\nRun make run.\n\n## Use\n\nUpload files and watch.\n"
 
