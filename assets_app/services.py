@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 
 from config.errors import (
+    NotFound,
     PayloadTooLarge,
     PermissionDenied,
     UnsupportedMediaType,
@@ -35,6 +36,14 @@ MIN_CHUNK_SIZE = 16  # tokens; smaller chunks carry too little meaning to embed
 def _require(actor: Membership, role: str, action: str) -> None:
     if not actor.allows(role):
         raise PermissionDenied(f"Your role {actor.role} in this tenant cannot {action}.")
+
+
+def _require_for_asset(actor: Membership, asset: Asset, role: str, action: str) -> None:
+    """As _require, and the asset must be of the actor's tenant (NotFound otherwise, as
+    for every cross-tenant access)."""
+    if asset.tenant_id != actor.tenant_id:
+        raise NotFound("No such asset in this tenant.")
+    _require(actor, role, action)
 
 
 def _actor_name(actor: Membership) -> str:
@@ -193,7 +202,7 @@ def asset_update_settings(
     ``dry_run`` checks the role and the values and returns ``(asset, None)`` without
     saving (the dashboard's confirmation step). Raises PermissionDenied or
     ValidationFailed; nothing is saved on error."""
-    _require(actor, Role.EDITOR, "change asset settings")
+    _require_for_asset(actor, asset, Role.EDITOR, "change asset settings")
     new_size = asset.chunk_size if chunk_size is None else chunk_size
     new_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
     errors = {}
@@ -235,7 +244,7 @@ def asset_refresh(
 ) -> Operation:
     """Start (or join the queued) REFRESH: re-read the source, re-embed only documents
     whose content hash changed (all with ``force``), remove vanished ones."""
-    _require(actor, Role.EDITOR, "refresh assets")
+    _require_for_asset(actor, asset, Role.EDITOR, "refresh assets")
     if document_ids is not None:
         # Canonical ids: the worker matches them as strings against str(document.id),
         # and a malformed one must be a 400, not a database error.
@@ -266,7 +275,7 @@ def asset_refresh(
 def asset_delete(*, actor: Membership, asset: Asset) -> None:
     """Delete the asset with its documents, chunks and uploads; its active operations
     end FAILED ("asset deleted") and keep their history."""
-    _require(actor, Role.ADMIN, "delete assets")
+    _require_for_asset(actor, asset, Role.ADMIN, "delete assets")
     with transaction.atomic():
         locked = Asset.objects.select_for_update().get(pk=asset.pk)
         operations_fail_for_deleted_asset(asset=locked, actor=_actor_name(actor))

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 
-from assets_app.admin import admin_actor_allows
+from assets_app.admin import ReadOnlyAdmin, admin_actor_allows
 from assets_app.models import ModelPrice, Role
 
 from .models import Operation, OperationEvent, OperationStatus
@@ -53,7 +53,7 @@ def _n(count: int, noun: str) -> str:
 
 
 @admin.register(Operation)
-class OperationAdmin(admin.ModelAdmin):
+class OperationAdmin(ReadOnlyAdmin):
     list_display = [
         "type",
         "status",
@@ -104,15 +104,6 @@ class OperationAdmin(admin.ModelAdmin):
             # Operation.cost stays the one formula and costs no query per row.
             obj.asset._price_cache = obj.asset_price or Decimal("0")
         return f"{obj.cost:.6f}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_cancel_permission(self, request):
         # No field is editable, so Django's "change operation" permission means

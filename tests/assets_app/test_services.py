@@ -20,6 +20,7 @@ from assets_app.services import (
     asset_update_settings,
 )
 from config.errors import (
+    NotFound,
     PayloadTooLarge,
     PermissionDenied,
     UnsupportedMediaType,
@@ -27,6 +28,7 @@ from config.errors import (
 )
 from operations_app.models import Operation, OperationStatus, OperationType
 from tests.conftest import upload
+from tests.factories import AssetFactory
 
 
 class UnreadableStream(io.RawIOBase):
@@ -429,3 +431,20 @@ def test_delete_removes_asset_data_and_fails_its_active_operation(
         None,
     )
     assert op.asset_name == "Docs"
+
+
+@pytest.mark.parametrize("action", ["settings", "refresh", "delete"])
+def test_asset_services_refuse_an_actor_of_another_tenant(action, admin_member, no_enqueue):
+    foreign = AssetFactory()  # another tenant
+    calls = {
+        "settings": lambda: asset_update_settings(
+            actor=admin_member, asset=foreign, display_name="taken"
+        ),
+        "refresh": lambda: asset_refresh(actor=admin_member, asset=foreign),
+        "delete": lambda: asset_delete(actor=admin_member, asset=foreign),
+    }
+    with pytest.raises(NotFound):
+        calls[action]()
+    foreign.refresh_from_db()
+    assert foreign.display_name != "taken"
+    assert not Operation.objects.filter(asset=foreign).exists()
