@@ -90,12 +90,11 @@ def _stop(cluster: QCluster, grace: float) -> None:
         time.sleep(0.05)
 
 
-def _wait_ready(cluster: QCluster, timeout: float) -> None:
+def _wait_ready(cluster: QCluster, timeout: float, enqueue) -> None:
     """Enqueue a probe task and wait until the cluster has stored its result."""
     from django_q.models import Task
-    from django_q.tasks import async_task
 
-    task_id = async_task("math.floor", 1.5, task_name="qcluster-readiness-probe")
+    task_id = enqueue("math.floor", 1.5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cluster.process.poll() is not None:
@@ -110,6 +109,12 @@ def _wait_ready(cluster: QCluster, timeout: float) -> None:
     )
 
 
+def _async_task(func: str, *args) -> str:
+    from django_q.tasks import async_task
+
+    return async_task(func, *args, task_name="qcluster-readiness-probe")
+
+
 @contextmanager
 def running_qcluster(
     *,
@@ -118,13 +123,16 @@ def running_qcluster(
     workers: int = 2,
     ready_timeout: float = 60.0,
     grace: float = 15.0,
+    enqueue=None,
 ) -> Iterator[QCluster]:
     """Run a ``qcluster`` on the current (test) database for the ``with`` block.
 
     ``env`` adds environment variables (e.g. ``RAGDESK_OPENAI_BASE_URL``); ``workers``
     is the worker process count. Raises RuntimeError when the cluster dies while
     starting and TimeoutError when it runs no task within ``ready_timeout`` s; the
-    message carries the cluster's log (also at ``log_path``)."""
+    message carries the cluster's log (also at ``log_path``). ``enqueue(func, *args)``
+    sends a task to the cluster's broker and returns its id (default: this process's
+    django-q2 ``async_task``, i.e. the ORM broker)."""
     if connection.in_atomic_block:
         raise RuntimeError(
             "running_qcluster needs transactional_db: the cluster cannot see the "
@@ -151,7 +159,7 @@ def running_qcluster(
         )
     cluster = QCluster(process=process, log_path=log_path)
     try:
-        _wait_ready(cluster, ready_timeout)
+        _wait_ready(cluster, ready_timeout, enqueue or _async_task)
         yield cluster
     finally:
         _stop(cluster, grace)
