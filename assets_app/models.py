@@ -212,3 +212,24 @@ class Chunk(models.Model):
         ]
 
 
+
+
+class ApiToken(models.Model):
+    """A personal API token: ``rdk_<prefix>_<secret>``. Only the SHA-256 of the whole
+    token is stored; the prefix is shown to identify it. Revoked tokens stay listed."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    token_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} (rdk_{self.prefix}…)"

@@ -20,6 +20,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)
         call_command("bootstrap")
         manage = [sys.executable, "manage.py"]
         children = [

@@ -1,0 +1,48 @@
+"""/v1/… routes. Ids are matched as "anything but / and :" so that custom methods
+(``…/{id}:verb``, AIP-136) are routed by their verb; an unknown verb is a 404."""
+
+from django.urls import path, re_path, register_converter
+from django.views.decorators.csrf import csrf_exempt
+
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from assets_app import api as assets
+from config.problems import json_problem_response
+from operations_app import api as ops
+
+
+class IdConverter:
+    regex = r"[^/:]+"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return str(value)
+
+
+register_converter(IdConverter, "id")
+
+
+@csrf_exempt
+def api_not_found(request, *args, **kwargs):
+    return json_problem_response(
+        request, 404, "not-found", "Not found",
+        "No such resource or method; check the path and the :verb.",
+    )
+
+T = "tenants/<slug:tenant>"
+urlpatterns = [
+    path("auth/token", TokenObtainPairView.as_view()),
+    path("auth/token:refresh", TokenRefreshView.as_view()),
+    path(f"{T}/auth/health", assets.AuthHealthAPI.as_view()),
+    path(f"{T}/operations", ops.TenantOperationListAPI.as_view()),
+    path(f"{T}/assets/<id:asset_id>/operations", ops.AssetOperationListAPI.as_view()),
+    path(f"{T}/assets/<id:asset_id>/operations/<id:operation_id>",
+         ops.OperationDetailAPI.as_view()),
+    path(f"{T}/assets/<id:asset_id>/operations/<id:operation_id>:cancel",
+         ops.OperationCancelAPI.as_view()),
+    # Last: any other /v1/ path (an unknown resource or :verb) is a Problem Details 404,
+    # also with DEBUG on.
+    re_path(r"^.*$", api_not_found),
+]

@@ -1,0 +1,57 @@
+"""Wire shapes of operations (API.md "LongOperation"): camelCase, epoch-ms times,
+UPPER_SNAKE enums, USD as a JSON number from Decimal."""
+
+from rest_framework import serializers
+
+from config.api import epoch_ms
+
+
+class EpochMsField(serializers.Field):
+    """A datetime as milliseconds since the Unix epoch (UTC); null when unset."""
+
+    def to_representation(self, value):
+        return epoch_ms(value)
+
+
+class UsdField(serializers.DecimalField):
+    """USD as a JSON number with up to 10 decimal places, computed from Decimal."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=30, decimal_places=10, coerce_to_string=False, **kwargs)
+
+    def to_representation(self, value):
+        return float(round(value, 10))
+
+
+class OperationStatsSerializer(serializers.Serializer):
+    documentsAdded = serializers.IntegerField(source="documents_added")
+    documentsUpdated = serializers.IntegerField(source="documents_updated")
+    documentsDeleted = serializers.IntegerField(source="documents_deleted")
+    documentsUnchanged = serializers.IntegerField(source="documents_unchanged")
+    documentsFailed = serializers.IntegerField(source="documents_failed")
+
+
+class OperationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    assetId = serializers.UUIDField(source="asset_id", allow_null=True)
+    tenantId = serializers.UUIDField(source="tenant_id")
+    type = serializers.CharField()
+    status = serializers.CharField()
+    done = serializers.BooleanField()
+    startedAt = EpochMsField(source="started_at")
+    completedAt = EpochMsField(source="completed_at")
+    createdAt = EpochMsField(source="created_at")
+    itemsProcessed = serializers.IntegerField(source="items_processed")
+    itemsTotal = serializers.IntegerField(source="items_total")
+    tokenCount = serializers.IntegerField(source="token_count")
+    chunkCount = serializers.IntegerField(source="chunk_count")
+    cost = UsdField()
+    errorMessage = serializers.CharField(source="error_message", allow_null=True)
+    createdBy = serializers.CharField(source="created_by")
+    cancelRequested = serializers.BooleanField(source="cancel_requested")
+    stats = OperationStatsSerializer(source="*")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["errorMessage"] = data["errorMessage"] or None
+        return data
