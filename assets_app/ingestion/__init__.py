@@ -1,3 +1,3 @@
-from .pipeline import ingestion_run
+from .run import ingestion_run
 
 __all__ = ["ingestion_run"]

@@ -1,5 +1,5 @@
 """The pipeline stopped part-way, in-process and deterministic: a cancel observed
-between batches or in the transaction that completes a document, a crash, a deleted
+between batches or in the batch that completes a document, a crash, a deleted
 asset. Whatever stopped it, counters equal what is stored, a document keeps one
 generation of chunks, and the next refresh completes it."""
 
@@ -98,17 +98,9 @@ def test_refresh_after_a_cancel_completes_the_interrupted_document(
     )
 
 
-@pytest.mark.parametrize(
-    "changed", [False, True], ids=["new-document", "changed-document"]
-)
-def test_cancel_seen_while_completing_a_document_leaves_it_consistent(
-    editor_member, run_queued, monkeypatch, changed
-):
-    asset = _create(editor_member, [upload("maps.txt", "Short map text.")])
-    if changed:
-        run_queued()
-        UploadedFile.objects.filter(asset=asset).update(data=b"Changed map text.")
-        asset_refresh(actor=editor_member, asset=asset)
+def _cancel_when_completing(monkeypatch):
+    """Request the cancel just before the transaction that completes a document
+    counts it, so that transaction is the one that observes it."""
     real = op_services.operation_add_progress
     armed = [True]
 
@@ -119,17 +111,34 @@ def test_cancel_seen_while_completing_a_document_leaves_it_consistent(
         return real(operation_id=operation_id, progress=progress)
 
     monkeypatch.setattr(
-        "assets_app.ingestion.pipeline.operation_add_progress", cancel_then_add
+        "assets_app.ingestion.batch.operation_add_progress", cancel_then_add
     )
+
+
+@pytest.mark.parametrize(
+    "changed", [False, True], ids=["new-document", "changed-document"]
+)
+def test_cancel_seen_while_completing_a_document_leaves_it_consistent(
+    editor_member, run_queued, monkeypatch, changed
+):
+    asset = _create(editor_member, [upload("maps.txt", LONG)])
+    text = LONG
+    if changed:
+        run_queued()
+        text = LONG.replace("lanterns", "lamps")
+        UploadedFile.objects.filter(asset=asset).update(data=text.encode())
+        asset_refresh(actor=editor_member, asset=asset)
+    _cancel_when_completing(monkeypatch)
     op = run_one(run_queued)
 
     assert op.status == S.CANCELLED
     document = Document.objects.get(asset=asset)
     assert (document.status, document.content_hash) == ("PENDING", "")
     assert_one_generation(document)  # not the old and the new chunks side by side
-    assert [c.content for c in Chunk.objects.filter(document=document)] == [
-        "Changed map text." if changed else "Short map text."
-    ]
+    stored = list(Chunk.objects.filter(document=document))
+    assert all(c.content in text for c in stored)  # the new text's chunks
+    assert 0 < len(stored) == op.chunk_count == document.chunk_count
+    assert not stored[-1].content.startswith("Paragraph 39"), "last batch rolled back"
 
     asset_refresh(actor=editor_member, asset=asset)
     op = run_one(run_queued)
@@ -137,6 +146,53 @@ def test_cancel_seen_while_completing_a_document_leaves_it_consistent(
     document.refresh_from_db()
     assert document.status == "COMPLETED"
     assert_one_generation(document)
+    assert (
+        Chunk.objects.filter(document=document)
+        .last()
+        .content.startswith("Paragraph 39")
+    )
+
+
+@pytest.mark.parametrize(
+    "changed", [False, True], ids=["new-document", "changed-document"]
+)
+def test_cancel_seen_in_the_only_batch_of_a_document_leaves_no_trace_of_the_run(
+    editor_member, run_queued, monkeypatch, changed
+):
+    asset = _create(editor_member, [upload("maps.txt", "Short map text.")])
+    if changed:
+        run_queued()
+        old = Document.objects.get(asset=asset)
+        UploadedFile.objects.filter(asset=asset).update(data=b"Changed map text.")
+        asset_refresh(actor=editor_member, asset=asset)
+    _cancel_when_completing(monkeypatch)
+    op = run_one(run_queued)
+
+    assert op.status == S.CANCELLED
+    assert (op.chunk_count, op.token_count, op.items_processed) == (0, 0, 0)
+    if changed:  # as the previous run left it: its hash is not the new content's
+        document = Document.objects.get(asset=asset)
+        assert (document.status, document.content_hash) == (
+            "COMPLETED",
+            old.content_hash,
+        )
+        assert_one_generation(document)
+        assert [c.content for c in Chunk.objects.filter(document=document)] == [
+            "Short map text."
+        ]
+    else:  # the new document's row would have been made with its chunks
+        assert not Document.objects.filter(asset=asset).exists()
+        assert not Chunk.objects.filter(asset=asset).exists()
+
+    asset_refresh(actor=editor_member, asset=asset)
+    op = run_one(run_queued)
+    assert op.status == S.COMPLETED
+    document = Document.objects.get(asset=asset)
+    assert document.status == "COMPLETED"
+    assert_one_generation(document)
+    assert [c.content for c in Chunk.objects.filter(document=document)] == [
+        "Changed map text." if changed else "Short map text."
+    ]
 
 
 def test_crash_mid_document_fails_the_operation_and_next_refresh_recovers(
@@ -200,7 +256,7 @@ def test_deleting_an_asset_while_a_batch_is_being_stored_succeeds(
             time.sleep(0.3)  # let the delete reach its locks before this commits
 
     monkeypatch.setattr(
-        "assets_app.ingestion.pipeline.operation_add_progress", add_then_hold
+        "assets_app.ingestion.batch.operation_add_progress", add_then_hold
     )
     result: dict = {}
 
@@ -228,3 +284,25 @@ def test_deleting_an_asset_while_a_batch_is_being_stored_succeeds(
     op = Operation.objects.get(pk=operation_id)
     assert (op.status, op.error_message) == (S.FAILED, "asset deleted")
     assert not Asset.objects.exists() and not Chunk.objects.exists()
+
+
+def test_chunks_left_by_a_killed_worker_do_not_block_the_next_refresh(
+    editor_member, run_queued
+):
+    """A worker killed with SIGKILL mid-document leaves chunks of version v + 1 while
+    the row says v; the next run must write above them, not collide with them."""
+    asset = _create(editor_member, [upload("maps.txt", "Short map notes.")])
+    run_one(run_queued)
+    document = Document.objects.get(asset=asset)
+    leftover = Chunk.objects.filter(document=document).first()
+    leftover.pk, leftover.document_version = None, document.version + 1
+    leftover.save()  # as if stored by a run that died before ending the document
+    UploadedFile.objects.filter(asset=asset).update(data=LONG.encode(), size=len(LONG))
+
+    asset_refresh(actor=editor_member, asset=asset)
+    op = run_one(run_queued)
+
+    assert op.status == S.COMPLETED
+    assert op.documents_updated == 1
+    assert_one_generation(document)
+    assert document.version == leftover.document_version + 1

@@ -1,0 +1,85 @@
+"""The rows of the documents an operation works on, written in bulk: a batch ends
+many documents at once (batch.py), and an interrupted run marks its documents
+stopped part-way."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from dataclasses import dataclass
+
+from django.db.models import Q
+from django.utils import timezone
+
+from assets_app.models import Chunk, Document, DocumentStatus
+
+INTERRUPTED = (
+    "Interrupted before all its chunks were stored; the next refresh completes it."
+)
+_ENDED_FIELDS = [
+    "version", "status", "error_message", "content_hash", "chunk_count",
+    "token_count", "file_size", "content_type", "processed_at", "modified_at",
+]  # fmt: skip
+
+
+@dataclass(eq=False)  # identity: works are dict keys
+class DocumentWork:
+    """One document's ingestion in this run. ``document`` is its row, or an unsaved
+    instance (primary key already chosen) until ``saved``; its chunks are written as
+    ``version``. ``chunks`` and ``tokens`` count what is committed of ``version``."""
+
+    document: Document
+    is_new: bool
+    version: int
+    content_hash: str
+    file_size: int  # bytes
+    saved: bool
+    next_index: int = 0
+    chunks: int = 0
+    tokens: int = 0
+    ended: bool = False  # its end (complete or fail) is registered
+    error: str | None = None  # why it failed
+
+    def set_end(self, *, status: str, error: str = "", now, more=(0, 0)) -> None:
+        """Set the row's fields for its end: ``version`` is its generation, counts
+        are what is committed plus ``more`` (chunks, tokens) about to be; the
+        content hash only when COMPLETED."""
+        d = self.document
+        d.version, d.status, d.error_message = self.version, status, error[:4000]
+        completed = status == DocumentStatus.COMPLETED
+        d.content_hash = self.content_hash if completed else ""
+        d.file_size = self.file_size
+        d.chunk_count, d.token_count = self.chunks + more[0], self.tokens + more[1]
+        d.processed_at = d.modified_at = now
+
+
+def documents_end(works: list[DocumentWork]) -> None:
+    """For documents whose rows exist and carry their end (``set_end``): delete the
+    chunk generations older than each one's ``version`` (one DELETE) and save the
+    rows (one UPDATE). Call inside a transaction."""
+    if not works:
+        return
+    old = [w for w in works if not w.is_new]  # new documents have one generation
+    if old:
+        Chunk.objects.filter(
+            functools.reduce(
+                operator.or_,
+                (
+                    Q(document_id=w.document.pk, document_version__lt=w.version)
+                    for w in old
+                ),
+            )
+        ).delete()
+    Document.objects.bulk_update([w.document for w in works], _ENDED_FIELDS)
+
+
+def documents_interrupted(works: list[DocumentWork]) -> None:
+    """Each document of ``works`` (rows with chunks of their ``version`` stored, not
+    completed) becomes PENDING at that version with older versions deleted, so it
+    has one generation and the next run writes ``version + 1`` without collisions;
+    without a content hash, so the next refresh redoes it. Nothing is counted. Call
+    inside a transaction."""
+    now = timezone.now()
+    for work in works:
+        work.set_end(status=DocumentStatus.PENDING, error=INTERRUPTED, now=now)
+    documents_end(works)
