@@ -2,10 +2,16 @@
 errors the views put back on these forms' fields."""
 
 from django import forms
+from django.conf import settings
 
 from config.errors import ApplicationError
 
 from .models import Asset
+from .services import MIN_CHUNK_SIZE
+
+# Django refuses a request with more files (TooManyFilesSent); the upload view turns
+# that into an error on the Files field. 200 is this project's setting, kept as is.
+MAX_FILES_AT_ONCE = settings.DATA_UPLOAD_MAX_NUMBER_FILES
 
 # API.md field names → form field names, to show service errors next to their input.
 ERROR_FIELDS = {
@@ -15,6 +21,7 @@ ERROR_FIELDS = {
     "files": "files",
     "path": "path",
     "glob": "glob",
+    "name": "name",
 }
 
 
@@ -40,6 +47,9 @@ class MultipleFileField(forms.FileField):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
+        # The service refuses empty files with a message naming the file; Django's
+        # own check would say only "The submitted file is empty."
+        kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -49,13 +59,32 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
+def chunk_size_field(**kwargs) -> forms.IntegerField:
+    """The chunk size input; its minimum is the service's (the maximum depends on the
+    embedding model, so the service checks it)."""
+    return forms.IntegerField(
+        label="Chunk size (tokens)", min_value=MIN_CHUNK_SIZE, error_messages={
+            "min_value": f"Chunk size must be a whole number of tokens from "
+            f"{MIN_CHUNK_SIZE} up to the embedding model's input limit.",
+        }, **kwargs,
+    )
+
+
+def chunk_overlap_field(**kwargs) -> forms.IntegerField:
+    return forms.IntegerField(
+        label="Chunk overlap (tokens)", min_value=0, error_messages={
+            "min_value": "Chunk overlap must be a whole number of tokens ≥ 0.",
+        }, **kwargs,
+    )
+
+
 class ChunkingFields(forms.Form):
-    chunk_size = forms.IntegerField(
-        label="Chunk size (tokens)", initial=512, min_value=1,
+    chunk_size = chunk_size_field(
+        initial=512,
         help_text="Tokens per chunk, within the embedding model's input limit.",
     )
-    chunk_overlap = forms.IntegerField(
-        label="Chunk overlap (tokens)", initial=64, min_value=0,
+    chunk_overlap = chunk_overlap_field(
+        initial=64,
         help_text="Tokens shared by neighbouring chunks; smaller than the chunk size.",
     )
 
@@ -64,9 +93,16 @@ class UploadAssetForm(ChunkingFields):
     display_name = forms.CharField(label="Name", max_length=200, required=False)
     files = MultipleFileField(
         label="Files", required=False,
-        help_text=".txt, .md, .html, .pdf — several at once, up to 50 MB each.",
+        help_text=f".txt, .md, .html, .pdf — up to {MAX_FILES_AT_ONCE} at once "
+        f"(DATA_UPLOAD_MAX_NUMBER_FILES), up to 50 MB each.",
     )
     field_order = ["display_name", "files", "chunk_size", "chunk_overlap"]
+
+    def add_files_error_unbound(self, message: str) -> None:
+        """Show ``message`` on Files of this blank (unbound) form: for an upload whose
+        data Django refused to read, so there is nothing to bind."""
+        self.cleaned_data = {}  # add_error expects a cleaned form
+        self.add_error("files", message)
 
 
 class FolderAssetForm(ChunkingFields):
@@ -77,20 +113,23 @@ class FolderAssetForm(ChunkingFields):
 
 
 class AssetSettingsForm(forms.ModelForm):
+    chunk_size = chunk_size_field(
+        help_text="Changing it re-embeds every document (a REINDEX operation).",
+    )
+    chunk_overlap = chunk_overlap_field(help_text="Smaller than the chunk size.")
     confirm_reindex = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Asset
         fields = ["display_name", "chunk_size", "chunk_overlap"]
-        labels = {
-            "display_name": "Name",
-            "chunk_size": "Chunk size (tokens)",
-            "chunk_overlap": "Chunk overlap (tokens)",
-        }
-        help_texts = {
-            "chunk_size": "Changing it re-embeds every document (a REINDEX operation).",
-            "chunk_overlap": "Smaller than the chunk size.",
-        }
+        labels = {"display_name": "Name"}
 
     def _post_clean(self):
         pass  # no model validation or instance update: the service decides and saves
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Name", max_length=100,
+        help_text="What will use it, e.g. “CI pipeline”, to recognise it in this list.",
+    )

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from config.errors import NotFound, PermissionDenied
+from operations_app.models import ACTIVE_STATUSES
 
 from .models import Asset, Chunk, Document, Membership, ModelPrice, Tenant
 
@@ -19,6 +20,12 @@ def _uuid(value) -> uuid.UUID:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
     except (ValueError, TypeError, AttributeError):
         raise NotFound("No such object.") from None
+
+
+def _search_term(search: str | None) -> str:
+    """``search`` without NUL characters, which PostgreSQL text cannot hold (a query
+    with one fails with DataError); what remains is searched as typed."""
+    return (search or "").replace("\x00", "")
 
 
 def memberships_of(*, user) -> QuerySet[Membership]:
@@ -47,7 +54,7 @@ def asset_list(*, tenant: Tenant, search: str | None = None) -> QuerySet[Asset]:
     filters by name, case-insensitively. (No chunk count: joining chunks as well would
     multiply rows; use ``asset_totals`` for one asset.)"""
     qs = Asset.objects.filter(tenant=tenant)
-    if search:
+    if search := _search_term(search):
         qs = qs.filter(display_name__icontains=search)
     return qs.annotate(
         n_documents=Count("documents", distinct=True),
@@ -62,20 +69,29 @@ def asset_get(*, tenant: Tenant, asset_id) -> Asset:
     return asset
 
 
+def asset_has_active_operations(*, asset: Asset) -> bool:
+    """Whether an operation of the asset is PENDING or RUNNING (its page then polls)."""
+    return asset.operations.filter(status__in=ACTIVE_STATUSES).exists()
+
+
 def asset_totals(*, asset: Asset) -> dict:
     """``{"documents", "chunks", "tokens"}`` as stored now (tokens: cl100k_base)."""
     docs = Document.objects.filter(asset=asset).aggregate(
         documents=Count("id"), failed=Count("id", filter=Q(status="FAILED"))
     )
-    chunks = Chunk.objects.filter(asset=asset).aggregate(
+    # Only each document's current generation: a re-embed that was interrupted leaves
+    # chunks of a newer version stored but not current (ingestion/documents.py).
+    chunks = Chunk.objects.filter(asset=asset, document_version=F("document__version")).aggregate(
         chunks=Count("id"), tokens=Coalesce(Sum("token_count"), 0)
     )
     return {**docs, **chunks}
 
 
 def document_list(*, asset: Asset, search: str | None = None) -> QuerySet[Document]:
+    """The asset's documents by file name; ``search`` filters by file name,
+    case-insensitively."""
     qs = Document.objects.filter(asset=asset)
-    if search:
+    if search := _search_term(search):
         qs = qs.filter(file_name__icontains=search)
     return qs.order_by("file_name", "id")
 

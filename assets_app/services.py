@@ -15,20 +15,21 @@ from django.conf import settings
 from django.db import transaction
 
 from config.errors import (
+    Conflict,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from operations_app.models import Operation, OperationType
+from operations_app.models import Operation, OperationStatus, OperationType
 from operations_app.services import operation_create, operations_fail_for_deleted_asset
 
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
 from .models import Asset, Document, Membership, Role, SourceType, UploadedFile
 from .selectors import model_max_input_tokens
 from .sources import SourceError
-from .sources.folder import resolve_allowed_folder
+from .sources.folder import check_glob, resolve_allowed_folder
 
 MIN_CHUNK_SIZE = 16  # tokens; smaller chunks carry too little meaning to embed
 
@@ -166,16 +167,23 @@ def asset_create_from_folder(
 ) -> tuple[Asset, Operation]:
     """Create a ``folder`` asset reading the server's disk below the configured roots
     (ADMIN only, since it reads the server's files) and start its INGEST operation.
-    Raises PermissionDenied or ValidationFailed (``errors["path"]``)."""
+    ``glob`` is a pathlib pattern relative to the folder (default ``**/*``). Raises
+    PermissionDenied or ValidationFailed (``errors["path"]`` or ``errors["glob"]``)."""
     _require(actor, Role.ADMIN, "create folder assets (they read the server's disk)")
     try:
         folder = resolve_allowed_folder(path)
     except SourceError as exc:
         raise ValidationFailed(str(exc), errors={"path": [str(exc)]}) from exc
-    glob = (glob or "**/*").strip()
+    glob = (glob or "").strip() or "**/*"
     if glob.startswith("/") or ".." in glob.split("/"):
         raise ValidationFailed("The glob must stay inside the folder.", errors={"glob": [
             "Use a relative pattern such as **/*.md."]})
+    try:
+        # Tried now, so that a pattern pathlib rejects (``**a``, ``.``) is an error on
+        # this field rather than a FAILED operation later.
+        check_glob(glob)
+    except SourceError as exc:
+        raise ValidationFailed(str(exc), errors={"glob": [str(exc)]}) from exc
     display_name = (display_name or "").strip() or folder.name
     with transaction.atomic():
         asset = _new_asset(
@@ -280,3 +288,32 @@ def asset_delete(*, actor: Membership, asset: Asset) -> None:
         locked = Asset.objects.select_for_update().get(pk=asset.pk)
         operations_fail_for_deleted_asset(asset=locked, actor=_actor_name(actor))
         locked.delete()
+
+
+def document_delete(*, actor: Membership, document: Document) -> None:
+    """Delete one document and its chunks (API.md: a later full refresh of the source
+    brings it back). ADMIN only (API.md "Roles": ADMIN deletes). Raises
+    PermissionDenied, NotFound (another tenant's document), or Conflict while an
+    operation of the asset is RUNNING: its worker may be writing this document's
+    chunks, so wait for it to end or cancel it first. (A worker that starts between
+    this check and the commit may still fail its batch on the vanished row; the
+    operation then ends FAILED and the next refresh repairs it.)"""
+    asset = document.asset
+    _require_for_asset(actor, asset, Role.ADMIN, "delete documents")
+    with transaction.atomic():
+        # Same lock as asset_delete and operation_create take: serializes with them
+        # and with a worker's batch (which locks the asset FOR NO KEY UPDATE).
+        Asset.objects.select_for_update().only("id").get(pk=asset.pk)
+        running = (
+            Operation.objects.filter(asset=asset, status=OperationStatus.RUNNING)
+            .values_list("id", flat=True)
+            .first()
+        )
+        if running is not None:
+            exc = Conflict(
+                "An operation of this asset is running; wait for it to end or cancel "
+                "it, then delete the document."
+            )
+            exc.extra = {"operationId": str(running)}  # a Problem Details member
+            raise exc
+        Document.objects.filter(pk=document.pk).delete()

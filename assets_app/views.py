@@ -1,15 +1,24 @@
 """HTMX dashboard views for assets: parse input, call a selector or service, render."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import TooManyFilesSent
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseStopPolling
 
 from config.dashboard import tenant_view
 from config.errors import ApplicationError
 from operations_app.selectors import operation_list
 
 from . import selectors, services
-from .forms import AssetSettingsForm, FolderAssetForm, UploadAssetForm, add_service_errors
+from .forms import (
+    MAX_FILES_AT_ONCE,
+    AssetSettingsForm,
+    FolderAssetForm,
+    UploadAssetForm,
+    add_service_errors,
+)
 from .models import Role
 
 RECENT_OPERATIONS = 20
@@ -33,8 +42,25 @@ def asset_list(request, membership):
     })
 
 
+@csrf_exempt  # checked by _asset_create once the upload is parsed, see the docstring
 @tenant_view
 def asset_create(request, membership):
+    """The New asset page. Django refuses an upload of more than
+    DATA_UPLOAD_MAX_NUMBER_FILES files while parsing it, and the CSRF middleware would
+    parse it first (bare 400 page). So this view parses it, shows that refusal on the
+    Files field (writing nothing), and only then checks CSRF (the Django docs' "view
+    needs protection for one path" pattern)."""
+    try:
+        request.FILES  # noqa: B018 -- parses the body
+    except TooManyFilesSent:
+        form = UploadAssetForm(prefix="up")
+        form.add_files_error_unbound(f"Choose at most {MAX_FILES_AT_ONCE} files at once.")
+        return _create_page(request, membership, "upload", upload_form=form)
+    return _asset_create(request, membership)
+
+
+@csrf_protect
+def _asset_create(request, membership):
     kind = request.POST.get("kind") or request.GET.get("kind") or "upload"
     upload_form = UploadAssetForm(request.POST or None, request.FILES or None, prefix="up")
     folder_form = FolderAssetForm(request.POST or None, prefix="folder")
@@ -46,10 +72,24 @@ def asset_create(request, membership):
                 return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
             except ApplicationError as exc:
                 add_service_errors(form, exc)
+    if kind != "upload":
+        upload_form = None
+    if kind != "folder":
+        folder_form = None
+    return _create_page(
+        request, membership, kind, upload_form=upload_form, folder_form=folder_form
+    )
+
+
+def _create_page(request, membership, kind, *, upload_form=None, folder_form=None):
+    """The New asset page; a form not given is a blank one."""
     return render(request, "assets_app/asset_create.html", {
-        "upload_form": upload_form if kind == "upload" else UploadAssetForm(prefix="up"),
-        "folder_form": folder_form if kind == "folder" else FolderAssetForm(prefix="folder"),
+        "upload_form": upload_form or UploadAssetForm(prefix="up"),
+        "folder_form": folder_form or FolderAssetForm(prefix="folder"),
         "kind": kind, "can_use_folders": membership.allows(Role.ADMIN),
+        # A VIEWER learns it before filling the form in; a POST is still refused by
+        # the service, with its message on the form.
+        "read_only": request.method == "GET" and not membership.allows(Role.EDITOR),
     }, status=400 if request.method == "POST" else 200)
 
 
@@ -70,17 +110,24 @@ def _create(membership, kind, data):
 
 @tenant_view
 def asset_detail(request, membership, asset_id):
+    """The asset page; for htmx, its ``asset-contents`` fragment, which polls every
+    2 s while an operation of the asset is PENDING or RUNNING and gets 286 (stop
+    polling) once none is."""
     asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
+    active = selectors.asset_has_active_operations(asset=asset)
     template = "assets_app/asset_detail.html"
     if request.htmx:
         template += "#asset-contents"
-    return render(request, template, {
-        "asset": asset,
+    response = render(request, template, {
+        "asset": asset, "active": active,
         "totals": selectors.asset_totals(asset=asset),
         "documents": selectors.document_list(asset=asset)[:200],
         "operations": operation_list(tenant=membership.tenant, asset=asset)[:RECENT_OPERATIONS],
         "price": selectors.asset_price_per_million(asset),
     })
+    if request.htmx and not active:
+        response.status_code = HttpResponseStopPolling.status_code
+    return response
 
 
 @tenant_view
@@ -106,6 +153,7 @@ def asset_settings(request, membership, asset_id):
             add_service_errors(form, exc)
     return render(request, "assets_app/asset_settings.html", {
         "asset": asset, "form": form, "reindex_documents": reindex_documents,
+        "read_only": request.method == "GET" and not membership.allows(Role.EDITOR),
     }, status=400 if form.errors else 200)
 
 

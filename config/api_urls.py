@@ -1,12 +1,11 @@
 """/v1/… routes. Ids are matched as "anything but / and :" so that custom methods
 (``…/{id}:verb``, AIP-136) are routed by their verb; an unknown verb is a 404."""
 
-from django.urls import path, re_path, register_converter
+from django.urls import include, path, re_path, register_converter
 from django.views.decorators.csrf import csrf_exempt
 
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
-
 from assets_app import api as assets
+from config import api_jwt
 from config.problems import json_problem_response
 from operations_app import api as ops
 
@@ -33,8 +32,8 @@ def api_not_found(request, *args, **kwargs):
 
 T = "tenants/<slug:tenant>"
 urlpatterns = [
-    path("auth/token", TokenObtainPairView.as_view()),
-    path("auth/token:refresh", TokenRefreshView.as_view()),
+    path("auth/token", api_jwt.TokenObtainAPI.as_view()),
+    path("auth/token:refresh", api_jwt.TokenRefreshAPI.as_view()),
     path(f"{T}/auth/health", assets.AuthHealthAPI.as_view()),
     path(f"{T}/operations", ops.TenantOperationListAPI.as_view()),
     path(f"{T}/assets/<id:asset_id>/operations", ops.AssetOperationListAPI.as_view()),
@@ -42,6 +41,7 @@ urlpatterns = [
          ops.OperationDetailAPI.as_view()),
     path(f"{T}/assets/<id:asset_id>/operations/<id:operation_id>:cancel",
          ops.OperationCancelAPI.as_view()),
+    path(f"{T}/", include("assets_app.api_urls")),
     # Last: any other /v1/ path (an unknown resource or :verb) is a Problem Details 404,
     # also with DEBUG on.
     re_path(r"^.*$", api_not_found),

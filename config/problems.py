@@ -14,6 +14,7 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from config.errors import ApplicationError
 
@@ -56,6 +57,23 @@ def _flatten(detail) -> dict[str, list[str]]:
     return {"nonFieldErrors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
 
 
+_HINTS_401 = {
+    drf.NotAuthenticated: "Send 'Authorization: Bearer <token>' with a JWT from "
+    "POST /v1/auth/token or a personal API token.",
+    InvalidToken: "Get a new one with POST /v1/auth/token or /v1/auth/token:refresh.",
+}
+
+
+def _sentence(detail) -> str:
+    """A human sentence from a DRF ``detail``. simplejwt's InvalidToken carries a dict
+    (``{"detail", "code", "messages"}``) whose ``str()`` is a Python repr."""
+    if isinstance(detail, dict):
+        detail = detail.get("detail") or next(iter(detail.values()), "")
+    if isinstance(detail, list):
+        detail = " ".join(str(m) for m in detail)
+    return str(detail)
+
+
 def exception_handler(exc, context):
     """DRF's EXCEPTION_HANDLER: every error becomes Problem Details."""
     request = context.get("request")
@@ -82,12 +100,14 @@ def exception_handler(exc, context):
             extra["errors"] = _flatten(exc.detail)
             detail = "The request is invalid; see errors for each field."
         else:
-            detail = str(exc.detail)
+            detail = _sentence(exc.detail)
         if isinstance(exc, drf.Throttled) and exc.wait is not None:
             extra["retryAfter"] = int(exc.wait + 0.999)
             headers["Retry-After"] = str(extra["retryAfter"])
         if status == 401:
             headers["WWW-Authenticate"] = 'Bearer realm="ragdesk"'
+            hint = _HINTS_401.get(type(exc), "")
+            detail = f"{detail.rstrip('.')}. {hint}".strip()
         body = problem(request, status=status, code=code, title=title, detail=detail, **extra)
     else:
         logger.exception("unhandled API error (request %s)", getattr(request, "request_id", "-"))

@@ -11,6 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/tokens/", include("assets_app.token_urls")),
     path("", asset_views.home, name="home"),
     path("t/<slug:tenant>/", include("assets_app.urls")),
     path("t/<slug:tenant>/operations/", include("operations_app.urls")),

@@ -8,7 +8,7 @@ from config.errors import ValidationFailed
 
 from . import selectors, services
 from .models import OperationStatus, OperationType
-from .serializers import OperationSerializer
+from .serializers import CancelRequestSerializer, OperationSerializer
 
 ORDER = ["-created_at", "-id"]
 
@@ -39,7 +39,8 @@ class TenantOperationListAPI(TenantAPIView):
             asset = asset_get(tenant=self.tenant, asset_id=request.query_params["assetId"])
         qs = selectors.operation_list(tenant=self.tenant, asset=asset,
                                       **_filters(request.query_params))
-        return Response(paginate(qs, request.query_params, ORDER, _render))
+        return Response(paginate(qs, request.query_params, ORDER, _render,
+                                 prepare=selectors.operations_load_prices))
 
 
 class AssetOperationListAPI(TenantAPIView):
@@ -49,7 +50,8 @@ class AssetOperationListAPI(TenantAPIView):
         asset = asset_get(tenant=self.tenant, asset_id=asset_id)
         qs = selectors.operation_list(tenant=self.tenant, asset=asset,
                                       **_filters(request.query_params))
-        return Response(paginate(qs, request.query_params, ORDER, _render))
+        return Response(paginate(qs, request.query_params, ORDER, _render,
+                                 prepare=selectors.operations_load_prices))
 
 
 class OperationDetailAPI(TenantAPIView):
@@ -66,6 +68,8 @@ class OperationCancelAPI(TenantAPIView):
     operation as it is after the signal."""
 
     def post(self, request, tenant, asset_id, operation_id):
+        body = CancelRequestSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
         asset = asset_get(tenant=self.tenant, asset_id=asset_id)
         op = selectors.operation_get(tenant=self.tenant, operation_id=operation_id, asset=asset)
         op = services.operation_cancel(actor=self.membership, operation=op)

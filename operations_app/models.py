@@ -1,8 +1,11 @@
-"""The long-running operation (LongOperation of API.md) and its append-only events."""
+"""The long-running operation (LongOperation of API.md), its append-only events, and
+the idempotency records of the API's POSTs that start operations."""
 
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -117,3 +120,33 @@ class OperationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}→{self.to_status}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first successful response to an API POST sent with an ``Idempotency-Key``
+    (config.idempotency): replayed to the same user in the same tenant for 24 hours
+    when the key comes again with the same request (``request_hash``: SHA-256 of
+    method, path and body); the key with another request is a 422. Stored here, next
+    to the operations those POSTs start; expired rows are pruned as new ones come."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    tenant = models.ForeignKey(
+        "assets_app.Tenant", on_delete=models.CASCADE, related_name="+"
+    )
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "tenant", "key"], name="unique_idempotency_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.response_status})"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from decimal import Decimal
 
-from assets_app.models import Asset, Tenant
+from django.db.models import Q, QuerySet
+
+from assets_app.models import Asset, ModelPrice, Tenant
 from assets_app.selectors import _uuid
 from config.errors import NotFound
 
@@ -38,6 +40,27 @@ def operation_get(*, tenant: Tenant, operation_id, asset: Asset | None = None) -
     if op is None:
         raise NotFound("No such operation in this tenant.")
     return op
+
+
+def operations_load_prices(operations) -> None:
+    """Load, in one query, the model price of every asset of ``operations`` into the
+    per-asset cache that ``Operation.cost`` reads (``asset_price_per_million``), so a
+    page of N operations costs one price query, not N."""
+    assets = [op.asset for op in operations if op.asset is not None]
+    models = {(a.embedding_provider, a.embedding_model) for a in assets}
+    if not models:
+        return
+    match = Q()
+    for provider, model in models:
+        match |= Q(provider=provider, model=model)
+    prices = {
+        (p.provider, p.model): p.price_per_million_tokens
+        for p in ModelPrice.objects.filter(match)
+    }
+    for asset in assets:
+        asset._price_cache = prices.get(
+            (asset.embedding_provider, asset.embedding_model), Decimal("0")
+        )
 
 
 def operations_any_active(operations) -> bool:

@@ -3,7 +3,7 @@ UPPER_SNAKE enums, USD as a JSON number from Decimal."""
 
 from rest_framework import serializers
 
-from config.api import epoch_ms
+from config.api import RejectUnknownFieldsMixin, epoch_ms
 
 
 class EpochMsField(serializers.Field):
@@ -55,3 +55,7 @@ class OperationSerializer(serializers.Serializer):
         data = super().to_representation(instance)
         data["errorMessage"] = data["errorMessage"] or None
         return data
+
+
+class CancelRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """The body of ``:cancel``: nothing (an empty object or no body at all)."""

@@ -9,10 +9,12 @@ OperationEvent, and any follow-up work is enqueued with ``transaction.on_commit`
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from assets_app.models import Asset
@@ -32,7 +34,8 @@ logger = logging.getLogger("ragdesk.operations")
 S = OperationStatus
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.RUNNING, S.CANCELLED, S.FAILED}),
-    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED}),
+    # RUNNING → PENDING: requeued after its worker was lost (operations_recover_stale).
+    S.RUNNING: frozenset({S.COMPLETED, S.FAILED, S.CANCELLED, S.PENDING}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
@@ -138,7 +141,8 @@ def operation_start(*, operation_id) -> Operation | None:
     try:
         with transaction.atomic():
             claimed = Operation.objects.filter(id=operation_id, status=S.PENDING).update(
-                status=S.RUNNING, started_at=now, heartbeat_at=now
+                status=S.RUNNING, heartbeat_at=now,
+                started_at=Coalesce(F("started_at"), Value(now)),  # first start counts
             )
             if not claimed:
                 return None
@@ -304,3 +308,60 @@ def operation_cancel(*, actor, operation: Operation) -> Operation:
     if not actor.allows(Role.EDITOR):
         raise PermissionDenied(f"Your role {actor.role} cannot cancel operations.")
     return operation_request_cancel(operation=operation, actor=actor.user.get_username())
+
+
+def operation_heartbeat(*, operation_id) -> None:
+    """Record that the worker of a RUNNING operation is alive (``heartbeat_at``)."""
+    Operation.objects.filter(id=operation_id, status=S.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
+
+
+def operations_recover_stale(*, stale_after_seconds: float, max_attempts: int = 3) -> int:
+    """Requeue RUNNING operations whose worker stopped writing heartbeats more than
+    ``stale_after_seconds`` ago (killed, machine lost, ``make run`` stopped mid-run):
+    RUNNING → PENDING and enqueued again, so the run resumes (documents already stored
+    with the same content hash are skipped). One whose cancel was requested ends
+    CANCELLED; after ``max_attempts`` losses one ends FAILED saying so. Each step is an
+    OperationEvent. Returns how many operations were recovered."""
+    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
+    stale = Operation.objects.filter(status=S.RUNNING, heartbeat_at__lte=cutoff)
+    recovered = 0
+    for operation_id in stale.values_list("id", flat=True):
+        with transaction.atomic():
+            if _recover_one(operation_id, cutoff, max_attempts):
+                recovered += 1
+    return recovered
+
+
+def _recover_one(operation_id, cutoff, max_attempts: int) -> bool:
+    op = (
+        Operation.objects.select_for_update(skip_locked=True)
+        .filter(id=operation_id, status=S.RUNNING, heartbeat_at__lte=cutoff)
+        .first()
+    )
+    if op is None:
+        return False  # it wrote a heartbeat meanwhile, or another reaper has it
+    lost = op.events.filter(kind="WORKER_LOST").count() + 1
+    now, last_beat = timezone.now(), op.heartbeat_at
+    if op.cancel_requested or lost >= max_attempts:
+        status = S.CANCELLED if op.cancel_requested else S.FAILED
+        check_transition(op.status, status)
+        message = "" if op.cancel_requested else (
+            f"The worker was lost {lost} times (no heartbeat); giving up. "
+            "Refresh the asset to try again."
+        )
+        op.status, op.completed_at, op.error_message = status, now, message
+        op.save(update_fields=["status", "completed_at", "error_message"])
+        _event(op, status, "reaper", frm=S.RUNNING, to=status, msg=message or "worker lost")
+        if op.asset_id:
+            _enqueue_next(op.asset_id)
+        return True
+    check_transition(op.status, S.PENDING)
+    op.status, op.heartbeat_at, op.items_processed = S.PENDING, None, 0
+    op.save(update_fields=["status", "heartbeat_at", "items_processed"])
+    _event(op, "WORKER_LOST", "reaper", frm=S.RUNNING, to=S.PENDING,
+           msg=f"No heartbeat since {last_beat:%H:%M:%S} UTC; requeued "
+           f"(attempt {lost + 1} of {max_attempts}).")
+    _enqueue(op.id)
+    return True

@@ -1,8 +1,19 @@
 """django-q2 entry points: ids in, one service call. Safe to redeliver: a task for an
 operation that is not PENDING does nothing (operation_start returns None)."""
 
+from django.conf import settings
+
 from assets_app.ingestion import ingestion_run
+from operations_app.services import operations_recover_stale
 
 
 def run_operation(operation_id: str) -> str:
     return ingestion_run(operation_id=operation_id)
+
+
+def reap_stale_operations() -> int:
+    """Scheduled every minute (migration 0003): requeue operations whose worker died."""
+    return operations_recover_stale(
+        stale_after_seconds=settings.RAGDESK_STALE_AFTER_SECONDS,
+        max_attempts=settings.RAGDESK_MAX_ATTEMPTS,
+    )

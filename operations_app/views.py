@@ -27,8 +27,9 @@ def operation_list(request, membership):
         asset = asset_get(tenant=tenant, asset_id=request.GET["asset"])
     status = request.GET.get("status") if request.GET.get("status") in OperationStatus else None
     type_ = request.GET.get("type") if request.GET.get("type") in OperationType else None
-    limit = min(int(request.GET.get("limit", PAGE)) if request.GET.get("limit", "").isdigit()
-                else PAGE, PAGE)
+    raw_limit = request.GET.get("limit", "")
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (a 500, not a filter).
+    limit = min(int(raw_limit), PAGE) if raw_limit.isdecimal() else PAGE
     operations = list(selectors.operation_list(
         tenant=tenant, asset=asset, status=status, type=type_)[:limit])
     context = {"operations": operations, "asset": asset, "status": status, "type": type_,

@@ -16,6 +16,10 @@ from assets_app.models import Chunk, Document, DocumentStatus
 INTERRUPTED = (
     "Interrupted before all its chunks were stored; the next refresh completes it."
 )
+REEMBED_INTERRUPTED = (
+    "Re-embedding was interrupted; its previous chunks stay searchable until a refresh "
+    "completes it."
+)
 _ENDED_FIELDS = [
     "version", "status", "error_message", "content_hash", "chunk_count",
     "token_count", "file_size", "content_type", "processed_at", "modified_at",
@@ -39,6 +43,8 @@ class DocumentWork:
     tokens: int = 0
     ended: bool = False  # its end (complete or fail) is registered
     error: str | None = None  # why it failed
+    # (version, chunk_count, token_count) of the complete generation it replaces
+    previous: tuple[int, int, int] | None = None
 
     def set_end(self, *, status: str, error: str = "", now, more=(0, 0)) -> None:
         """Set the row's fields for its end: ``version`` is its generation, counts
@@ -75,11 +81,27 @@ def documents_end(works: list[DocumentWork]) -> None:
 
 def documents_interrupted(works: list[DocumentWork]) -> None:
     """Each document of ``works`` (rows with chunks of their ``version`` stored, not
-    completed) becomes PENDING at that version with older versions deleted, so it
-    has one generation and the next run writes ``version + 1`` without collisions;
-    without a content hash, so the next refresh redoes it. Nothing is counted. Call
-    inside a transaction."""
+    completed) is settled so that it has one current generation, without a content
+    hash so the next refresh redoes it, and nothing is counted:
+
+    - one that replaced a complete generation (re-index, changed file) keeps that
+      generation current and COMPLETED: search answers from the previous chunks, and
+      the partial new ones stay stored but not current until the next run removes
+      them (it writes above every stored version);
+    - a new one becomes PENDING at ``version``, its partial chunks current.
+
+    Call inside a transaction."""
     now = timezone.now()
     for work in works:
-        work.set_end(status=DocumentStatus.PENDING, error=INTERRUPTED, now=now)
-    documents_end(works)
+        if work.previous is not None:
+            d = work.document
+            d.version, d.chunk_count, d.token_count = work.previous
+            d.status, d.error_message, d.content_hash = (
+                DocumentStatus.COMPLETED, REEMBED_INTERRUPTED, "")
+            d.file_size, d.modified_at = work.file_size, now
+        else:
+            work.set_end(status=DocumentStatus.PENDING, error=INTERRUPTED, now=now)
+    documents_end([w for w in works if w.previous is None])
+    kept = [w.document for w in works if w.previous is not None]
+    if kept:
+        Document.objects.bulk_update(kept, _ENDED_FIELDS)

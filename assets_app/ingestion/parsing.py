@@ -48,7 +48,29 @@ def parse(data: bytes, content_type: str) -> Iterator[Section]:
         text = _html_to_markdown(text)
     if not text.strip():
         raise ParseError("The document contains no text.")
-    yield Section(text)
+    for part in _paragraph_sections(text):
+        yield Section(part)
+
+
+SECTION_CHARS = 262_144  # a long text is split in parts of about this many characters
+
+
+def _paragraph_sections(text: str) -> Iterator[str]:
+    """``text`` in parts of at most about SECTION_CHARS, cut at blank lines (a part
+    longer than that only if it has no blank line), so that a multi-megabyte file is
+    chunked, embedded and stored part by part: progress shows early and a cancel is
+    seen between parts. The parts joined by "\n\n" are ``text`` again, which keeps the
+    chunker's offsets and line numbers exact."""
+    start = 0
+    while len(text) - start > SECTION_CHARS:
+        cut = text.rfind("\n\n", start, start + SECTION_CHARS)
+        if cut <= start:
+            cut = text.find("\n\n", start + SECTION_CHARS)
+            if cut == -1:
+                break
+        yield text[start:cut]
+        start = cut + 2
+    yield text[start:]
 
 
 def _decode(data: bytes) -> str:

@@ -55,6 +55,7 @@ from operations_app.services import (
     Progress,
     operation_add_progress,
     operation_finish,
+    operation_heartbeat,
     operation_set_total,
     operation_should_stop,
     operation_start,
@@ -65,6 +66,7 @@ from .chunking import ChunkPiece, DocumentChunker
 from .parsing import MARKDOWN_TYPES, ParseError, parse
 
 logger = logging.getLogger("ragdesk.ingestion")
+HEARTBEAT_SECONDS = 5
 VANISHED_PER_TRANSACTION = 100  # documents: bounds the wait of a cancel
 _helper: tuple[int, ThreadPoolExecutor] | None = None
 
@@ -88,7 +90,7 @@ class _Run:
         self.op = op
         self.asset = asset
         self.check_every = settings.RAGDESK_CANCEL_CHECK_SECONDS
-        self.last_check = time.monotonic()
+        self.last_check = self.last_heartbeat = time.monotonic()
         self.batch = Batch(
             operation_id=op.id,
             asset_id=asset.id,
@@ -103,24 +105,37 @@ class _Run:
 
     # -- cancellation -------------------------------------------------------------
     def check(self, *, force: bool = False) -> None:
+        """Raise OperationInterrupted when the operation must stop; write a heartbeat
+        at least every HEARTBEAT_SECONDS (the reaper requeues silent operations)."""
         now = time.monotonic()
         if force or now - self.last_check >= self.check_every:
             self.last_check = now
             if operation_should_stop(operation_id=self.op.id):
                 raise OperationInterrupted(str(self.op.id))
+            if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
+                self.last_heartbeat = now
+                operation_heartbeat(operation_id=self.op.id)
 
     def off_thread(self, fn, *args):
         """``fn(*args)`` on the helper thread, checking for cancellation every
         ``check_every`` s while it runs. Only for work without database access
         (parsing, chunking). When interrupted, the call ends in the background and its
         result is dropped."""
+        global _helper
         future = _helper_thread().submit(fn, *args)
         while True:
             try:
                 return future.result(timeout=self.check_every)
             except TimeoutError:
-                self.check(force=True)
-                self.batch.flush_counts_if_stale()
+                try:
+                    self.check(force=True)
+                    self.batch.flush_counts_if_stale()
+                except BaseException:
+                    if not future.done():
+                        # Leave the busy thread to finish alone; the next operation of
+                        # this worker gets a fresh one instead of queueing behind it.
+                        _helper = None
+                    raise
 
     # -- the run ------------------------------------------------------------------
     def run(self) -> None:
@@ -225,6 +240,11 @@ class _Run:
             saved=not is_new,
             chunks=0 if step else document.chunk_count,
             tokens=0 if step else document.token_count,
+            previous=(
+                (document.version, document.chunk_count, document.token_count)
+                if step and not is_new and document.status == DocumentStatus.COMPLETED
+                else None
+            ),
         )
 
     def chunk(self, work: DocumentWork, data: bytes, content_type: str) -> None:

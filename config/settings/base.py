@@ -131,6 +131,11 @@ RAGDESK_FOLDER_ROOTS = [
 RAGDESK_EMBED_BATCH_SIZE = int(os.environ.get("RAGDESK_EMBED_BATCH_SIZE", "64"))
 RAGDESK_EMBED_BATCH_SECONDS = float(os.environ.get("RAGDESK_EMBED_BATCH_SECONDS", "1"))
 RAGDESK_CANCEL_CHECK_SECONDS = 0.5
+# A running operation writes a heartbeat at least every 5 s; one silent for longer than
+# this is requeued by the reaper (an embedding request may take up to its 60 s timeout),
+# at most RAGDESK_MAX_ATTEMPTS times in all.
+RAGDESK_STALE_AFTER_SECONDS = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "120"))
+RAGDESK_MAX_ATTEMPTS = 3
 
 # --- the API ---------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -156,6 +161,8 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    # A JWT carries a hash of the password hash: changing the password revokes them all.
+    "CHECK_REVOKE_TOKEN": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "ragdesk API",

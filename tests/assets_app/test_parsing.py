@@ -209,3 +209,32 @@ def test_pdf_encrypted_with_an_empty_user_password_is_read():
 def test_password_protected_pdf_is_a_parse_error_saying_so():
     with pytest.raises(ParseError, match="password-protected"):
         sections(_encrypted_pdf("user-secret"), "application/pdf")
+
+
+def test_long_text_is_parsed_in_parts_cut_at_blank_lines_that_rejoin_exactly():
+    from assets_app.ingestion import parsing
+
+    paragraph = "word " * 2000  # 10,000 characters
+    text = "\n\n\n".join(paragraph for _ in range(100))  # ~1 MB, blank-line runs of 2
+    parts = [s.text for s in parsing.parse(text.encode(), "text/plain")]
+    assert len(parts) >= 4
+    assert all(len(p) <= parsing.SECTION_CHARS for p in parts)
+    assert "\n\n".join(parts) == text
+
+
+def test_chunk_offsets_and_lines_stay_exact_across_text_parts(monkeypatch):
+    from assets_app.ingestion import parsing
+    from assets_app.ingestion.chunking import DocumentChunker
+
+    monkeypatch.setattr(parsing, "SECTION_CHARS", 500)
+    text = "\n\n".join(f"Line {i} of paragraph {i}.\nSecond line {i}." for i in range(200))
+    chunker = DocumentChunker(chunk_size=40, chunk_overlap=0, markdown=False)
+    pieces = [
+        piece
+        for section in parsing.parse(text.encode(), "text/plain")
+        for piece in chunker.split(section.text, section.page_number)
+    ]
+    assert len(pieces) > 10
+    for piece in pieces:
+        assert text[piece.start_char_idx : piece.end_char_idx] == piece.content
+        assert text.count("\n", 0, piece.start_char_idx) + 1 == piece.start_line

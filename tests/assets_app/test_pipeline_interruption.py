@@ -133,12 +133,22 @@ def test_cancel_seen_while_completing_a_document_leaves_it_consistent(
 
     assert op.status == S.CANCELLED
     document = Document.objects.get(asset=asset)
-    assert (document.status, document.content_hash) == ("PENDING", "")
-    assert_one_generation(document)  # not the old and the new chunks side by side
-    stored = list(Chunk.objects.filter(document=document))
-    assert all(c.content in text for c in stored)  # the new text's chunks
-    assert 0 < len(stored) == op.chunk_count == document.chunk_count
-    assert not stored[-1].content.startswith("Paragraph 39"), "last batch rolled back"
+    new_chunks = list(Chunk.objects.filter(document=document, operation=op))
+    assert 0 < len(new_chunks) == op.chunk_count  # counted as stored
+    assert all(c.content in text for c in new_chunks)  # the new text's chunks
+    assert not new_chunks[-1].content.startswith("Paragraph 39"), "last batch rolled back"
+    current = Chunk.objects.filter(document=document, document_version=document.version)
+    if changed:
+        # The complete previous generation stays current and searchable; the partial
+        # new one is stored but not current, and the hash is cleared for a redo.
+        assert (document.status, document.content_hash) == ("COMPLETED", "")
+        assert all("lanterns" in c.content for c in current if "Paragraph" in c.content)
+        assert current.count() == document.chunk_count > 0
+        assert {c.document_version for c in new_chunks} == {document.version + 1}
+    else:
+        assert (document.status, document.content_hash) == ("PENDING", "")
+        assert_one_generation(document)  # not the old and the new chunks side by side
+        assert len(new_chunks) == document.chunk_count
 
     asset_refresh(actor=editor_member, asset=asset)
     op = run_one(run_queued)

@@ -304,6 +304,44 @@ def test_glob_leaving_the_folder_is_refused(
     assert_nothing_written()
 
 
+@pytest.mark.parametrize("glob", ["**a", ".", "docs/**x"])
+def test_glob_that_pathlib_rejects_is_refused_on_the_glob_field(
+    admin_member, folder_root, no_enqueue, glob
+):
+    with pytest.raises(ValidationFailed) as exc:
+        asset_create_from_folder(
+            actor=admin_member, display_name="x", path=str(folder_root), glob=glob
+        )
+    assert "cannot be used" in exc.value.errors["glob"][0]
+    assert "path" not in exc.value.errors
+    assert_nothing_written()
+
+
+def test_nul_character_in_folder_path_or_glob_is_refused_on_its_field(
+    admin_member, folder_root, no_enqueue
+):
+    # PostgreSQL cannot store it (jsonb), and pathlib refuses it in a path.
+    with pytest.raises(ValidationFailed) as exc:
+        asset_create_from_folder(
+            actor=admin_member, display_name="x", path=f"{folder_root}\x00"
+        )
+    assert "path" in exc.value.errors
+    with pytest.raises(ValidationFailed) as exc:
+        asset_create_from_folder(
+            actor=admin_member, display_name="x", path=str(folder_root), glob="*\x00"
+        )
+    assert "glob" in exc.value.errors
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("glob", ["", "   "])
+def test_blank_glob_means_every_file(admin_member, folder_root, no_enqueue, glob):
+    asset, _ = asset_create_from_folder(
+        actor=admin_member, display_name="x", path=str(folder_root), glob=glob
+    )
+    assert asset.source_parameters["glob"] == "**/*"
+
+
 # -- settings, refresh, delete ------------------------------------------------------
 
 

@@ -555,7 +555,7 @@ def test_asset_page_htmx_request_returns_only_the_asset_contents_fragment(
     run_queued()
     asset = Asset.objects.get()
     response = client.get(detail_url(asset), headers={"HX-Request": "true"})
-    assert response.status_code == 200
+    assert response.status_code == 286  # the ingest has ended: polling stops
     html = response.content.decode().strip()
     assert html.startswith('<section id="asset-contents"')
     assert "<html" not in html
@@ -571,3 +571,273 @@ def test_full_asset_page_includes_the_contents_and_the_operations(
     assert "<html" in html
     assert 'id="asset-contents"' in html
     assert 'id="operation-rows"' in html
+
+
+# -- QA fixes: bad input never ends in an error page or an "Internal error" --------
+
+
+@pytest.mark.parametrize("glob", ["**a", ".", "docs/**x"])
+def test_folder_glob_that_pathlib_rejects_shows_inline_error_and_writes_nothing(
+    client, admin_member, folder_root, no_enqueue, glob
+):
+    response = login(client, admin_member).post(
+        create_url(admin_member.tenant), folder_post(folder_root / "docs", glob=glob)
+    )
+    assert response.status_code == 400
+    assert "cannot be used" in field_error(response, "folder-glob")
+    assert field_error(response, "folder-path") == ""
+    assert_nothing_written()
+    assert no_enqueue == []
+
+
+@pytest.mark.parametrize("search", ["\x00", "Mi\x00ne"])
+def test_asset_search_with_a_nul_character_is_not_an_error(
+    client, admin_member, search
+):
+    AssetFactory(tenant=admin_member.tenant, display_name="Mine")
+    AssetFactory(tenant=admin_member.tenant, display_name="Other")
+    response = login(client, admin_member).get(
+        list_url(admin_member.tenant), {"search": search}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert ">Mine</a>" in html
+    if search != "\x00":  # what remains without the NUL still filters
+        assert ">Other</a>" not in html
+
+
+def csrf_client(client, member):
+    """The test client with CSRF checks on, as a browser meets them, and the token
+    of the New asset page."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(member.user)
+    html = browser.get(create_url(member.tenant)).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
+    return browser, token
+
+
+def test_upload_of_more_files_than_the_limit_shows_inline_error_and_writes_nothing(
+    client, editor_member, no_enqueue, settings
+):
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+    assert limit == 200
+    browser, token = csrf_client(client, editor_member)
+    many = files(*((f"note{i}.txt", b"text") for i in range(limit + 1)))
+    response = browser.post(
+        create_url(editor_member.tenant),
+        {"csrfmiddlewaretoken": token, **upload_post(many)},
+    )
+    assert response.status_code == 400
+    assert field_error(response, "up-files") == "Choose at most 200 files at once."
+    assert 'id="upload-form"' in response.content.decode()
+    assert_nothing_written()
+
+
+def test_upload_of_exactly_the_limit_of_files_is_accepted(
+    client, editor_member, no_enqueue
+):
+    browser, token = csrf_client(client, editor_member)
+    many = files(*((f"note{i}.txt", b"text") for i in range(200)))
+    response = browser.post(
+        create_url(editor_member.tenant),
+        {"csrfmiddlewaretoken": token, **upload_post(many)},
+    )
+    assert response.status_code == 302
+    assert UploadedFile.objects.count() == 200
+
+
+def test_new_asset_post_without_csrf_token_is_still_refused(
+    client, editor_member, no_enqueue
+):
+    browser, _ = csrf_client(client, editor_member)
+    response = browser.post(
+        create_url(editor_member.tenant), upload_post(files(("a.txt", b"text")))
+    )
+    assert response.status_code == 403
+    assert_nothing_written()
+
+
+def test_files_field_states_the_number_of_files_allowed_at_once(client, editor_member):
+    html = login(client, editor_member).get(create_url(editor_member.tenant))
+    assert "up to 200 at once" in html.content.decode()
+
+
+def test_empty_file_error_names_the_file(client, editor_member, no_enqueue):
+    response = login(client, editor_member).post(
+        create_url(editor_member.tenant),
+        upload_post(files(("notes.txt", b"text"), ("blank.md", b""))),
+    )
+    assert response.status_code == 400
+    assert field_error(response, "up-files") == "blank.md: the file is empty."
+    assert "The submitted file is empty" not in response.content.decode()
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    "size, overlap, field, message",
+    [
+        (0, 0, "chunk_size", "from 16"),
+        (-1, 0, "chunk_size", "from 16"),
+        (15, 0, "chunk_size", "from 16"),
+        (512, -1, "chunk_overlap", "≥ 0"),
+    ],
+)
+def test_create_form_states_the_real_chunking_minimums(
+    client, editor_member, no_enqueue, size, overlap, field, message
+):
+    response = login(client, editor_member).post(
+        create_url(editor_member.tenant),
+        upload_post(files(("a.txt", b"text")), size=size, overlap=overlap),
+    )
+    assert response.status_code == 400
+    assert message in field_error(response, f"up-{field}")
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"chunk_size": -1}, "chunk_size", "from 16"),
+        ({"chunk_size": 0}, "chunk_size", "from 16"),
+        ({"chunk_overlap": -1}, "chunk_overlap", "≥ 0"),
+    ],
+)
+def test_settings_form_states_the_real_chunking_minimums(
+    client, editor_member, asset, changes, field, message
+):
+    response = login(client, editor_member).post(
+        settings_url(asset), settings_post(asset, **changes)
+    )
+    assert response.status_code == 400
+    assert message in field_error(response, field)
+    asset.refresh_from_db()
+    assert (asset.chunk_size, asset.chunk_overlap) == (512, 64)
+
+
+def test_chunk_size_inputs_carry_the_real_minimum(client, admin_member, asset):
+    login(client, admin_member)
+    for url in (create_url(admin_member.tenant), settings_url(asset)):
+        html = client.get(url).content.decode()
+        size_input = re.search(r'<input[^>]*name="(?:up-)?chunk_size"[^>]*>', html)
+        assert 'min="16"' in size_input.group(0)
+
+
+# -- the asset page's Documents section polls while an operation is active ---------
+
+
+def test_asset_contents_poll_every_2s_while_an_operation_is_active(
+    client, editor_member, asset
+):
+    Operation.objects.create(
+        tenant=asset.tenant,
+        asset=asset,
+        asset_name=asset.display_name,
+        type=OperationType.REFRESH,
+        created_by="tester",
+    )
+    login(client, editor_member)
+    for headers in ({}, {"HX-Request": "true"}):
+        response = client.get(detail_url(asset), headers=headers)
+        assert response.status_code == 200
+        section = re.search(
+            r'<section id="asset-contents"[^>]*>', response.content.decode()
+        )
+        assert 'hx-trigger="operations-settled from:body, every 2s"' in section.group(0)
+
+
+@pytest.mark.parametrize("status", [OperationStatus.COMPLETED, None])
+def test_asset_contents_stop_polling_with_286_once_no_operation_is_active(
+    client, editor_member, asset, status
+):
+    if status:
+        Operation.objects.create(
+            tenant=asset.tenant,
+            asset=asset,
+            asset_name=asset.display_name,
+            type=OperationType.INGEST,
+            created_by="tester",
+            status=status,
+        )
+    response = login(client, editor_member).get(
+        detail_url(asset), headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 286
+    section = re.search(
+        r'<section id="asset-contents"[^>]*>', response.content.decode()
+    )
+    assert 'hx-trigger="operations-settled from:body"' in section.group(0)
+
+
+# -- what a VIEWER is shown --------------------------------------------------------
+
+
+def test_viewer_opening_new_asset_sees_a_read_only_notice_instead_of_the_forms(
+    client, viewer_member
+):
+    response = login(client, viewer_member).get(create_url(viewer_member.tenant))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="read-only-notice"' in html
+    assert "VIEWER" in html
+    assert 'id="upload-form"' not in html
+    assert 'id="folder-form"' not in html
+
+
+def test_viewer_opening_settings_sees_a_read_only_notice_instead_of_the_form(
+    client, viewer_member, asset
+):
+    response = login(client, viewer_member).get(settings_url(asset))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="read-only-notice"' in html
+    assert 'id="settings-form"' not in html
+
+
+def test_editor_opening_new_asset_and_settings_sees_the_forms(
+    client, editor_member, asset
+):
+    login(client, editor_member)
+    create_html = client.get(create_url(editor_member.tenant)).content.decode()
+    settings_html = client.get(settings_url(asset)).content.decode()
+    assert 'id="upload-form"' in create_html
+    assert 'id="settings-form"' in settings_html
+    assert 'id="read-only-notice"' not in create_html + settings_html
+
+
+# -- error pages and the page head -------------------------------------------------
+
+
+def test_pages_declare_an_empty_icon_so_browsers_do_not_ask_for_favicon(
+    client, editor_member
+):
+    html = login(client, editor_member).get(list_url(editor_member.tenant))
+    assert '<link rel="icon" href="data:,">' in html.content.decode()
+
+
+def test_non_member_gets_a_403_page_that_says_to_ask_a_tenant_admin(
+    client, admin_member, settings
+):
+    assert settings.DEBUG is False
+    other = TenantFactory(slug="other-co")
+    response = login(client, admin_member).get(list_url(other))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "You are not a member of tenant &#x27;other-co&#x27;." in html
+    assert "ask a tenant admin" in html
+    assert 'class="topbar"' in html  # the site's layout, not a bare "403 Forbidden"
+
+
+@pytest.mark.parametrize(
+    "path", ["/t/no-such-tenant/", "/t/{slug}/assets/{missing}/", "/no/such/page/"]
+)
+def test_not_found_gets_a_404_page_in_the_sites_layout(client, admin_member, path):
+    import uuid
+
+    url = path.format(slug=admin_member.tenant.slug, missing=uuid.uuid4())
+    response = login(client, admin_member).get(url)
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "<h1>Not found</h1>" in html
+    assert 'class="topbar"' in html

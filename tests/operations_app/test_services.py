@@ -41,6 +41,7 @@ EXPECTED_ALLOWED = {
     (S.RUNNING, S.COMPLETED),
     (S.RUNNING, S.FAILED),
     (S.RUNNING, S.CANCELLED),
+    (S.RUNNING, S.PENDING),  # requeued after its worker was lost
 }
 ALL_PAIRS = list(itertools.product(S.values, S.values))
 

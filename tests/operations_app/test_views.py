@@ -364,3 +364,23 @@ def test_cancelled_row_has_the_same_columns_as_the_table_it_replaces_a_row_of(
     ).content.decode()
     assert 'data-status="CANCELLED"' in fragment
     assert fragment.count("<td") == header_cells
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["status=%00", "type=%00", "status=RUNNING%00", "limit=%00", "limit=%C2%B2"],
+)
+def test_odd_filter_values_are_ignored_not_an_error(
+    client, viewer_member, asset, query
+):
+    op = make_op(asset, S.PENDING)
+    response = login(client, viewer_member).get(list_url(viewer_member.tenant, query))
+    assert response.status_code == 200
+    assert f'id="operation-{op.id}"' in response.content.decode()
+
+
+def test_asset_filter_with_a_nul_character_is_404(client, viewer_member, asset):
+    response = login(client, viewer_member).get(
+        list_url(viewer_member.tenant, "asset=%00")
+    )
+    assert response.status_code == 404

@@ -1,0 +1,285 @@
+"""Wire shapes of assets, documents, chunks and the catalogues (API.md "Objects"):
+camelCase, epoch-ms times, UPPER_SNAKE enums. Input serializers check shapes and types
+only, and reject unknown members (400 naming them); the rules (roles, chunking limits,
+allowed folders) are the services'.
+
+Asset fields of capabilities that do not exist yet are rendered with the value that is
+true today, so that clients can rely on the full shape now:
+
+- ``autoUpdate`` false, ``autoUpdateConfig`` null, ``lastPolledAt`` null: no asset
+  has webhooks or poll schedules yet; ``supports*`` come from the source-type table
+  (assets_app.sources.descriptors), all false for upload and folder.
+- ``budget`` null: budgets are not implemented; "null" is what API.md gives a
+  non-vectorized asset, and a client must not read unlimited limits and zero usage
+  into an asset whose usage is not metered yet.
+- ``assetLink`` null: no source type links to a viewable original.
+- ``type``: the source type in UPPER_SNAKE (``UPLOAD``, ``FOLDER``); API.md names the
+  field without defining it, and ``config.sourceType`` keeps the descriptor key.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from config.api import RejectUnknownFieldsMixin
+from config.errors import ValidationFailed
+from operations_app.serializers import EpochMsField, OperationSerializer, UsdField
+
+from .sources.descriptors import SOURCE_TYPES, parameters_public
+
+
+# -- input -----
+class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """Unknown members are a 400 (config.api.RejectUnknownFieldsMixin); in a nested
+    object they are named by their path (``embedding.chunkSise``)."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except ValidationFailed as exc:
+            if not self.field_name or not all(
+                m == ["Unknown field."] for m in exc.errors.values()
+            ):
+                raise
+            paths = [f"{self.field_name}.{name}" for name in exc.errors]
+            known = sorted(n for n, f in self.fields.items() if not f.read_only)
+            raise ValidationFailed(
+                f"Unknown field{'s' if len(paths) > 1 else ''} {', '.join(paths)}; "
+                f"{self.field_name} takes {', '.join(known)}.",
+                errors={p: ["Unknown field."] for p in paths},
+            ) from None
+
+
+# Members of API.md's create and PATCH bodies whose capability does not exist yet:
+# refused with a 400 that says so, rather than accepted and ignored.
+NOT_SUPPORTED_YET = {
+    "budget": "Budgets are not supported yet.",
+    "currencyBudget": "Budgets are not supported yet.",
+    "autoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
+    "disableAutoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
+    "sourceConfig": "Changing the source of an existing asset is not supported yet; "
+    "create a new asset.",
+}
+
+
+class NotSupportedYetField(serializers.Field):
+    """Accepts nothing: its presence is a 400 with the reason."""
+
+    def __init__(self, reason: str, **kwargs):
+        self.reason = reason
+        super().__init__(required=False, allow_null=True, **kwargs)
+
+    def validate_empty_values(self, data):
+        if data is serializers.empty:
+            raise serializers.SkipField()
+        raise serializers.ValidationError(self.reason)
+
+
+def _not_yet(name: str) -> NotSupportedYetField:
+    return NotSupportedYetField(NOT_SUPPORTED_YET[name])
+
+
+class EmbeddingInput(StrictSerializer):
+    """``provider``, ``model`` and ``dimensions`` are checked by the view against the
+    asset's (the model cannot be chosen yet)."""
+
+    provider = serializers.CharField(required=False)
+    model = serializers.CharField(required=False)
+    dimensions = serializers.IntegerField(required=False)
+    chunkSize = serializers.IntegerField(required=False)
+    chunkOverlap = serializers.IntegerField(required=False)
+
+
+class SourceConfigInput(StrictSerializer):
+    sourceType = serializers.ChoiceField(choices=sorted(SOURCE_TYPES))
+    parameters = serializers.DictField(required=False, default=dict)
+
+
+class AssetCreateInput(StrictSerializer):
+    config = SourceConfigInput()
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    embedding = EmbeddingInput(required=False)
+    budget = _not_yet("budget")
+    currencyBudget = _not_yet("currencyBudget")
+    autoUpdate = _not_yet("autoUpdate")
+
+
+class UploadPayloadInput(AssetCreateInput):
+    """The ``payload`` part of ``POST /assets:file``: the create body, ``config``
+    optional (an upload has no parameters)."""
+
+    config = SourceConfigInput(required=False)
+
+
+class AssetPatchInput(StrictSerializer):
+    displayName = serializers.CharField(
+        required=False, allow_blank=True, max_length=200
+    )
+    embedding = EmbeddingInput(required=False)
+    budget = _not_yet("budget")
+    currencyBudget = _not_yet("currencyBudget")
+    autoUpdate = _not_yet("autoUpdate")
+    disableAutoUpdate = _not_yet("disableAutoUpdate")
+    sourceConfig = _not_yet("sourceConfig")
+
+
+class RefreshInput(StrictSerializer):
+    documentIds = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True
+    )
+    force = serializers.BooleanField(required=False, default=False)
+
+
+# -- output -----
+class AssetSerializer(serializers.Serializer):
+    """API.md "Asset". Expects ``n_documents``, ``n_chunks`` and ``last_operation`` on
+    the instance (assets_app.api_reads)."""
+
+    id = serializers.UUIDField()
+    displayName = serializers.CharField(source="display_name")
+    type = serializers.SerializerMethodField()
+    vectorized = serializers.BooleanField()
+    config = serializers.SerializerMethodField()
+    assetLink = serializers.SerializerMethodField()
+    createdAt = EpochMsField(source="created_at")
+    modifiedAt = EpochMsField(source="modified_at")
+    autoUpdate = serializers.SerializerMethodField()
+    autoUpdateConfig = serializers.SerializerMethodField()
+    lastPolledAt = serializers.SerializerMethodField()
+    supportsAutoUpdate = serializers.SerializerMethodField()
+    supportsWebhookRegistration = serializers.SerializerMethodField()
+    supportsPollSchedule = serializers.SerializerMethodField()
+    embedding = serializers.SerializerMethodField()
+    budget = serializers.SerializerMethodField()
+    documentCount = serializers.IntegerField(source="n_documents")
+    chunkCount = serializers.IntegerField(source="n_chunks")
+    lastOperation = OperationSerializer(source="last_operation", allow_null=True)
+
+    def get_type(self, asset) -> str:
+        return asset.source_type.upper()
+
+    def get_config(self, asset) -> dict:
+        return {
+            "sourceType": asset.source_type,
+            "parameters": parameters_public(asset.source_type, asset.source_parameters),
+        }
+
+    def get_assetLink(self, asset) -> None:
+        return None
+
+    def get_autoUpdate(self, asset) -> bool:
+        return False
+
+    def get_autoUpdateConfig(self, asset) -> None:
+        return None
+
+    def get_lastPolledAt(self, asset) -> None:
+        return None
+
+    def _capability(self, asset, name: str) -> bool:
+        descriptor = SOURCE_TYPES.get(asset.source_type)
+        return bool(descriptor and getattr(descriptor, name))
+
+    def get_supportsAutoUpdate(self, asset) -> bool:
+        return self._capability(asset, "auto_update")
+
+    def get_supportsWebhookRegistration(self, asset) -> bool:
+        return self._capability(asset, "webhook_registration")
+
+    def get_supportsPollSchedule(self, asset) -> bool:
+        return self._capability(asset, "poll_schedule")
+
+    def get_embedding(self, asset) -> dict | None:
+        if not asset.vectorized:
+            return None
+        return {
+            "provider": asset.embedding_provider,
+            "model": asset.embedding_model,
+            "dimensions": asset.embedding_dimensions,
+            "chunkSize": asset.chunk_size,
+            "chunkOverlap": asset.chunk_overlap,
+        }
+
+    def get_budget(self, asset) -> None:
+        return None
+
+
+class DocumentSerializer(serializers.Serializer):
+    """API.md "Document". Empty ``sourceUrl``, ``contentHash`` (not completed) and
+    ``errorMessage`` are null; ``fileSize`` in bytes; ``tokenCount`` in the asset's
+    embedding tokens."""
+
+    id = serializers.UUIDField()
+    assetId = serializers.UUIDField(source="asset_id")
+    fileName = serializers.CharField(source="file_name")
+    contentType = serializers.CharField(source="content_type")
+    sourceUrl = serializers.CharField(source="source_url")
+    fileSize = serializers.IntegerField(source="file_size")
+    contentHash = serializers.CharField(source="content_hash")
+    chunkCount = serializers.IntegerField(source="chunk_count")
+    tokenCount = serializers.IntegerField(source="token_count")
+    status = serializers.CharField()
+    errorMessage = serializers.CharField(source="error_message")
+    createdAt = EpochMsField(source="created_at")
+    modifiedAt = EpochMsField(source="modified_at")
+    processedAt = EpochMsField(source="processed_at")
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for name in ("sourceUrl", "contentHash", "errorMessage"):
+            data[name] = data[name] or None
+        return data
+
+
+class ChunkSerializer(serializers.Serializer):
+    """API.md "Chunk": offsets are characters of the parsed text (end exclusive),
+    lines 1-based, ``headingPath`` the list of enclosing headings, ``pageNumber`` null
+    outside PDFs, ``tokenCount`` in the asset's embedding tokens."""
+
+    chunkId = serializers.UUIDField(source="id")
+    chunkIndex = serializers.IntegerField(source="chunk_index")
+    content = serializers.CharField()
+    headingPath = serializers.ListField(
+        source="heading_path", child=serializers.CharField()
+    )
+    pageNumber = serializers.IntegerField(source="page_number", allow_null=True)
+    startCharIdx = serializers.IntegerField(source="start_char_idx")
+    endCharIdx = serializers.IntegerField(source="end_char_idx")
+    startLine = serializers.IntegerField(source="start_line")
+    endLine = serializers.IntegerField(source="end_line")
+    tokenCount = serializers.IntegerField(source="token_count")
+
+
+class EmbeddingModelSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    dimensions = serializers.IntegerField()
+    maxInputTokens = serializers.IntegerField(source="max_input_tokens")
+    pricePerMillionTokens = UsdField(source="price_per_million_tokens")
+
+
+def source_type_data(d) -> dict:
+    """A source-type descriptor as API.md lists it for ``assets:sourceTypes``;
+    ``createWith`` tells which request creates one (``assets:file`` or ``assets``)."""
+    return {
+        "key": d.key,
+        "displayName": d.display_name,
+        "parameters": [
+            {
+                "name": p.name,
+                "type": p.type,
+                "required": p.required,
+                "secret": p.secret,
+                "default": p.default,
+                "options": list(p.options) if p.options else None,
+                "help": p.help,
+            }
+            for p in d.parameters
+        ],
+        "capabilities": {
+            "autoUpdate": d.auto_update,
+            "webhookRegistration": d.webhook_registration,
+            "pollSchedule": d.poll_schedule,
+        },
+        "createWith": "assets:file" if d.created_by_upload else "assets",
+    }

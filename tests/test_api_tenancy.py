@@ -1,0 +1,245 @@
+"""Every assets API route (assets, documents, chunks, catalogues), walked across tenants
+and roles (API.md "Conventions": another tenant's objects are 404, never 403, and never
+leak their existence; VIEWER reads, EDITOR writes, ADMIN deletes).
+
+- A member of tenant A asks, under A's slug, for tenant B's asset, document and
+  chunks (also B's document under A's own asset): 404 with the same body as for an id
+  that does not exist, and nothing of B changes — not even with an Idempotency-Key.
+- A VIEWER of A sends every write, with a body that is otherwise valid, to A's own
+  objects: 403, and nothing changes.
+- Under B's slug every route is 403 for A's member (not a member of B)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.forms.models import model_to_dict
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from assets_app.models import Asset, Chunk, Document, Role, UploadedFile
+from assets_app.services import asset_create_from_uploads
+from operations_app.models import IdempotencyRecord, Operation, OperationEvent
+from tests.conftest import upload
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PROBLEM = "application/problem+json"
+
+
+def api(member) -> APIClient:
+    client = APIClient()
+    token = RefreshToken.for_user(member.user).access_token
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def world(run_queued, tmp_path, settings):
+    """Tenants A and B, each with an ingested upload asset (documents and chunks); A has
+    an ADMIN (alice) and a VIEWER (vera), B an ADMIN (bob)."""
+    settings.RAGDESK_FOLDER_ROOTS = [tmp_path.resolve()]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "x.md").write_text("# X\n")
+    tenant_a, tenant_b = TenantFactory(slug="tenant-a"), TenantFactory(slug="tenant-b")
+    alice = MembershipFactory(
+        tenant=tenant_a, role=Role.ADMIN, user=UserFactory(username="alice")
+    )
+    vera = MembershipFactory(
+        tenant=tenant_a, role=Role.VIEWER, user=UserFactory(username="vera")
+    )
+    bob = MembershipFactory(
+        tenant=tenant_b, role=Role.ADMIN, user=UserFactory(username="bob")
+    )
+    made = {}
+    for key, member in (("a", alice), ("b", bob)):
+        asset, _ = asset_create_from_uploads(
+            actor=member,
+            display_name=f"{key.upper()}'s asset",
+            files=[
+                upload("one.md", "# One\n\n" + "words " * 300),
+                upload("two.txt", "two"),
+            ],
+            chunk_size=32,
+            chunk_overlap=4,
+        )
+        made[key] = asset
+    assert run_queued() == ["COMPLETED", "COMPLETED"]
+    return {
+        "alice": alice, "vera": vera, "bob": bob, "a": tenant_a, "b": tenant_b,
+        "asset_a": made["a"], "asset_b": made["b"],
+        "doc_a": Document.objects.get(asset=made["a"], file_name="one.md"),
+        "doc_b": Document.objects.get(asset=made["b"], file_name="one.md"),
+        "folder": str(tmp_path / "docs"),
+    }  # fmt: skip
+
+
+def snapshot(tenant) -> dict:
+    """Everything of ``tenant`` an API request could change, comparable with ==."""
+    return {
+        "assets": [
+            model_to_dict(a) for a in Asset.objects.filter(tenant=tenant).order_by("id")
+        ],
+        "documents": list(
+            Document.objects.filter(asset__tenant=tenant).order_by("id").values()
+        ),
+        "chunks": sorted(
+            str(i)
+            for i in Chunk.objects.filter(asset__tenant=tenant).values_list(
+                "id", flat=True
+            )
+        ),
+        "uploads": UploadedFile.objects.filter(asset__tenant=tenant).count(),
+        "operations": list(
+            Operation.objects.filter(tenant=tenant).order_by("id").values()
+        ),
+        "events": OperationEvent.objects.filter(operation__tenant=tenant).count(),
+        "idempotency": IdempotencyRecord.objects.filter(tenant=tenant).count(),
+    }
+
+
+def a_file():
+    return SimpleUploadedFile("new.txt", b"new text", content_type="text/plain")
+
+
+def id_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
+    """(label, method, path, body, format) of every assets API route that takes an id;
+    write bodies are valid, so that only the ids (or the role) decide."""
+    a = f"/v1/tenants/{slug}/assets/{asset_id}"
+    d = f"{a}/documents/{doc_id}"
+    return [
+        ("get asset", "get", a, None, None),
+        ("patch asset", "patch", a, {"displayName": "Taken over"}, "json"),
+        ("delete asset", "delete", a, None, None),
+        ("refresh", "post", f"{a}:refresh", {"force": True}, "json"),
+        ("list documents", "get", f"{a}/documents", None, None),
+        ("search documents", "get", f"{a}/documents?search=one", None, None),
+        ("get document", "get", d, None, None),
+        ("delete document", "delete", d, None, None),
+        ("list chunks", "get", f"{d}/chunks", None, None),
+    ]
+
+
+def write_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
+    base = f"/v1/tenants/{slug}"
+    creates = [
+        ("create folder asset", "post", f"{base}/assets",
+         {"config": {"sourceType": "folder", "parameters": {"path": folder}}}, "json"),
+        ("create by upload", "post", f"{base}/assets:file", {"file": a_file()},
+         "multipart"),
+    ]  # fmt: skip
+    return creates + [
+        r for r in id_routes(slug, asset_id, doc_id, folder) if r[1] != "get"
+    ]
+
+
+def read_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
+    base = f"/v1/tenants/{slug}"
+    catalogues = [
+        (name, "get", f"{base}/{path}", None, None)
+        for name, path in (
+            ("list assets", "assets"),
+            ("source types", "assets:sourceTypes"),
+            ("embedding models", "assets:embeddingModels"),
+            ("supported types", "assets:supportedTypes"),
+        )
+    ]
+    return catalogues + [
+        r for r in id_routes(slug, asset_id, doc_id, folder) if r[1] == "get"
+    ]
+
+
+def send(client, method, path, body, fmt, **headers):
+    if body is None:
+        return getattr(client, method)(path, **headers)
+    return getattr(client, method)(path, body, format=fmt, **headers)
+
+
+def problem_of(response, status: int) -> dict:
+    assert response.status_code == status, (response.status_code, response.content)
+    assert response["Content-Type"].startswith(PROBLEM)
+    body = response.json()
+    return {k: body[k] for k in ("type", "title", "status", "detail")}
+
+
+def test_another_tenants_ids_are_404_like_unknown_ids_and_change_nothing(world):
+    client = api(world["alice"])
+    before = snapshot(world["b"])
+    foreign = id_routes(
+        "tenant-a", world["asset_b"].id, world["doc_b"].id, world["folder"]
+    )
+    # B's document under A's own asset, too.
+    foreign += [
+        r for r in id_routes("tenant-a", world["asset_a"].id, world["doc_b"].id, "")
+        if "/documents/" in r[2]
+    ]  # fmt: skip
+    unknown = id_routes("tenant-a", uuid.uuid4(), uuid.uuid4(), world["folder"])
+    unknown += [
+        r for r in id_routes("tenant-a", world["asset_a"].id, uuid.uuid4(), "")
+        if "/documents/" in r[2]
+    ]  # fmt: skip
+    for (label, method, path, body, fmt), twin in zip(foreign, unknown, strict=True):
+        response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
+        assert problem_of(response, 404) == problem_of(
+            send(client, *twin[1:], HTTP_IDEMPOTENCY_KEY=f"{label}-twin"), 404
+        ), label
+    assert snapshot(world["b"]) == before
+
+
+def test_refresh_naming_another_tenants_document_is_refused_like_an_unknown_id(world):
+    client = api(world["alice"])
+    url = f"/v1/tenants/tenant-a/assets/{world['asset_a'].id}:refresh"
+    foreign = client.post(url, {"documentIds": [str(world["doc_b"].id)]}, format="json")
+    unknown = client.post(url, {"documentIds": [str(uuid.uuid4())]}, format="json")
+    assert problem_of(foreign, 400) == problem_of(unknown, 400)
+
+
+def test_another_tenants_page_token_only_positions_within_ones_own_tenant(world):
+    b_page = api(world["bob"]).get(
+        f"/v1/tenants/tenant-b/assets/{world['asset_b'].id}/documents?pageSize=1"
+    )
+    token = b_page.json()["nextPageToken"]
+    response = api(world["alice"]).get(
+        f"/v1/tenants/tenant-a/assets/{world['asset_a'].id}/documents?pageToken={token}"
+    )
+    assert response.status_code == 200
+    assert {d["assetId"] for d in response.json()["items"]} <= {
+        str(world["asset_a"].id)
+    }
+
+
+def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
+    client = api(world["vera"])
+    before = snapshot(world["a"])
+    routes = write_routes(
+        "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
+    )
+    assert (
+        len(routes) == 6
+    )  # create, create by upload, patch, delete, refresh, delete doc
+    for label, method, path, body, fmt in routes:
+        response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
+        problem = problem_of(response, 403)
+        assert "VIEWER" in problem["detail"], label
+    assert snapshot(world["a"]) == before
+
+
+def test_every_read_with_a_viewer_token_is_200(world):
+    client = api(world["vera"])
+    for label, method, path, body, fmt in read_routes(
+        "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
+    ):
+        assert send(client, method, path, body, fmt).status_code == 200, label
+
+
+def test_every_route_under_another_tenants_slug_is_403_for_a_non_member(world):
+    client = api(world["alice"])
+    before = snapshot(world["b"])
+    args = ("tenant-b", world["asset_b"].id, world["doc_b"].id, world["folder"])
+    for label, method, path, body, fmt in read_routes(*args) + write_routes(*args):
+        problem = problem_of(send(client, method, path, body, fmt), 403)
+        assert "not a member" in problem["detail"], label
+    assert snapshot(world["b"]) == before
