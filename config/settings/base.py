@@ -17,7 +17,25 @@ from config import embedded_db
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 DATA_DIR = Path(os.environ.get("RAGDESK_DATA_DIR", BASE_DIR / ".data"))
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-local-key-change-me")
+
+
+def _local_secret_key() -> str:
+    """A random key made once per data folder (git-ignored), for machines without
+    DJANGO_SECRET_KEY; it also signs the API's JWTs (HS256 wants ≥ 32 bytes)."""
+    import secrets
+
+    path = DATA_DIR / "secret_key"
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    try:  # "x": of two processes starting at once, one writes and both read its key
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _local_secret_key()
 DEBUG = False
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 
@@ -164,14 +182,30 @@ SIMPLE_JWT = {
     # A JWT carries a hash of the password hash: changing the password revokes them all.
     "CHECK_REVOKE_TOKEN": True,
 }
+# The schema at /v1/openapi.json, Swagger UI at /v1/docs (config.openapi, docs/api.md).
 SPECTACULAR_SETTINGS = {
     "TITLE": "ragdesk API",
-    "DESCRIPTION": "Assets, documents, chunks and long-running operations of RAG ingestion.",
+    "DESCRIPTION": "Assets, documents, chunks and long-running operations of RAG "
+    "ingestion. A walkthrough with curl, the error types and the conventions are in "
+    "docs/api.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
+    "SERVE_AUTHENTICATION": [],  # the schema and its UI are public
+    "SWAGGER_UI_DIST": "SIDECAR",  # no CDN: served from drf-spectacular-sidecar
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/v1(/tenants/\{tenant\})?",
+    "ENUM_NAME_OVERRIDES": {
+        "OperationStatus": "operations_app.models.OperationStatus",
+        "OperationType": "operations_app.models.OperationType",
+        "DocumentStatus": "assets_app.models.DocumentStatus",
+        "Role": "assets_app.models.Role",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.forbid_unknown_request_fields",
+    ],
 }
 # Throttle counters live in the database so that every web process shares them.
 CACHES = {
