@@ -19,12 +19,16 @@ true today, so that clients can rely on the full shape now:
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api import RejectUnknownFieldsMixin
 from config.errors import ValidationFailed
 from operations_app.serializers import EpochMsField, OperationSerializer, UsdField
 
+from .models import DocumentStatus
 from .sources.descriptors import SOURCE_TYPES, parameters_public
 
 
@@ -62,6 +66,9 @@ NOT_SUPPORTED_YET = {
 }
 
 
+@extend_schema_field(
+    {"description": "Not supported yet: sending it is a 400 saying so."}
+)
 class NotSupportedYetField(serializers.Field):
     """Accepts nothing: its presence is a 400 with the reason."""
 
@@ -131,6 +138,22 @@ class RefreshInput(StrictSerializer):
 
 
 # -- output -----
+class SourceConfig(TypedDict):
+    sourceType: str
+    parameters: dict[str, Any]  # secrets read back as "********"
+
+
+class Embedding(TypedDict):
+    provider: str
+    model: str
+    dimensions: int
+    chunkSize: int  # tokens
+    chunkOverlap: int  # tokens
+
+
+_NULL = {"nullable": True, "description": "Always null today (not supported yet)."}
+
+
 class AssetSerializer(serializers.Serializer):
     """API.md "Asset". Expects ``n_documents``, ``n_chunks`` and ``last_operation`` on
     the instance (assets_app.api_reads)."""
@@ -158,21 +181,24 @@ class AssetSerializer(serializers.Serializer):
     def get_type(self, asset) -> str:
         return asset.source_type.upper()
 
-    def get_config(self, asset) -> dict:
+    def get_config(self, asset) -> SourceConfig:
         return {
             "sourceType": asset.source_type,
             "parameters": parameters_public(asset.source_type, asset.source_parameters),
         }
 
+    @extend_schema_field({**_NULL, "type": "string"})
     def get_assetLink(self, asset) -> None:
         return None
 
     def get_autoUpdate(self, asset) -> bool:
         return False
 
+    @extend_schema_field({**_NULL, "type": "object"})
     def get_autoUpdateConfig(self, asset) -> None:
         return None
 
+    @extend_schema_field({**_NULL, "type": "integer", "format": "int64"})
     def get_lastPolledAt(self, asset) -> None:
         return None
 
@@ -189,7 +215,7 @@ class AssetSerializer(serializers.Serializer):
     def get_supportsPollSchedule(self, asset) -> bool:
         return self._capability(asset, "poll_schedule")
 
-    def get_embedding(self, asset) -> dict | None:
+    def get_embedding(self, asset) -> Embedding | None:
         if not asset.vectorized:
             return None
         return {
@@ -200,6 +226,7 @@ class AssetSerializer(serializers.Serializer):
             "chunkOverlap": asset.chunk_overlap,
         }
 
+    @extend_schema_field({**_NULL, "type": "object"})
     def get_budget(self, asset) -> None:
         return None
 
@@ -213,13 +240,13 @@ class DocumentSerializer(serializers.Serializer):
     assetId = serializers.UUIDField(source="asset_id")
     fileName = serializers.CharField(source="file_name")
     contentType = serializers.CharField(source="content_type")
-    sourceUrl = serializers.CharField(source="source_url")
+    sourceUrl = serializers.CharField(source="source_url", allow_null=True)
     fileSize = serializers.IntegerField(source="file_size")
-    contentHash = serializers.CharField(source="content_hash")
+    contentHash = serializers.CharField(source="content_hash", allow_null=True)
     chunkCount = serializers.IntegerField(source="chunk_count")
     tokenCount = serializers.IntegerField(source="token_count")
-    status = serializers.CharField()
-    errorMessage = serializers.CharField(source="error_message")
+    status = serializers.ChoiceField(choices=DocumentStatus.choices)
+    errorMessage = serializers.CharField(source="error_message", allow_null=True)
     createdAt = EpochMsField(source="created_at")
     modifiedAt = EpochMsField(source="modified_at")
     processedAt = EpochMsField(source="processed_at")

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from assets_app.selectors import membership_get
@@ -104,7 +105,12 @@ def _decode(token: str, model, fields: list[str]) -> list:
 
 
 def _after(fields: list[str], values: list) -> Q:
-    """Rows after ``values`` in the order of ``fields`` ("-f" = descending)."""
+    """Rows after ``values`` in the order of ``fields`` ("-f" = descending).
+
+    ``(a < x) OR (a = x AND b < y)`` alone is only a filter to PostgreSQL: an index on
+    ``a`` is then read from the first row, so page N scanned N pages of rows
+    (bench/api.py: 40 ms at row 50,000 of 100,000). The redundant ``a <= x`` in front
+    is an index condition that starts the scan at the cursor."""
     q = Q()
     for i, field in enumerate(fields):
         name = field.lstrip("-")
@@ -112,7 +118,9 @@ def _after(fields: list[str], values: list) -> Q:
         for prev, value in zip(fields[:i], values[:i], strict=False):
             step &= Q(**{prev.lstrip("-"): value})
         q |= step
-    return q
+    first = fields[0]
+    bound = f"{first.lstrip('-')}__{'lte' if first.startswith('-') else 'gte'}"
+    return Q(**{bound: values[0]}) & q
 
 
 def page_params(query) -> tuple[int, str | None, int | None]:
@@ -143,9 +151,12 @@ def paginate(
     """One page of ``queryset`` ordered by ``fields`` (non-null fields, the last one
     unique), as ``{"items", "nextPageToken", "totalCount"}``. The cursor holds the
     last row's ordering values, so pages stay stable while rows are inserted: a row
-    is neither missed nor repeated. ``prepare(rows)``, when given, runs once per page
-    before ``render`` (e.g. to load what every row needs in one query). Raises
-    ValidationFailed for bad paging parameters or a pageToken this API did not issue."""
+    is neither missed nor repeated. ``render`` is a serializer class (preferred: one
+    instance renders the page with ``many=True``; a serializer per row deep-copies
+    every declared field again, ~0.5 ms a row) or a function row → dict.
+    ``prepare(rows)``, when given, runs once per page before ``render`` (e.g. to load
+    what every row needs in one query). Raises ValidationFailed for bad paging
+    parameters or a pageToken this API did not issue."""
     size, token, skip = page_params(query)
     ordered = queryset.order_by(*fields)
     total = queryset.count()
@@ -162,5 +173,8 @@ def paginate(
     next_token = None
     if more and rows:
         next_token = _encode([_value(rows[-1], f.lstrip("-")) for f in fields])
-    return {"items": [render(r) for r in rows], "nextPageToken": next_token,
-            "totalCount": total}
+    if isinstance(render, type) and issubclass(render, BaseSerializer):
+        items = render(rows, many=True).data
+    else:
+        items = [render(r) for r in rows]
+    return {"items": items, "nextPageToken": next_token, "totalCount": total}

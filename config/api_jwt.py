@@ -6,7 +6,13 @@ after a password change, which (with ``CHECK_REVOKE_TOKEN``) revokes every JWT o
 user; both are a 401 here."""
 
 from django.contrib.auth import get_user_model
-from rest_framework import exceptions
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers
 from rest_framework_simplejwt.serializers import (
     TokenObtainPairSerializer,
     TokenRefreshSerializer,
@@ -17,6 +23,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from config.api import RejectUnknownFieldsMixin
+from config.openapi import problems
 
 
 class StrictTokenObtainPairSerializer(
@@ -50,12 +57,47 @@ class StrictTokenRefreshSerializer(RejectUnknownFieldsMixin, TokenRefreshSeriali
         return super().validate(attrs)
 
 
+_ACCESS = serializers.CharField(help_text="JWT (HS256), valid 15 minutes.")
+_REFRESH = serializers.CharField(help_text="JWT for :refresh, valid 1 day.")
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="auth_token",
+        tags=["auth"],
+        auth=[],
+        responses={
+            200: inline_serializer(
+                name="TokenPair", fields={"access": _ACCESS, "refresh": _REFRESH}
+            ),
+            **problems(400, 401, 429),
+        },
+        examples=[
+            OpenApiExample(
+                "Log in",
+                request_only=True,
+                value={"username": "admin", "password": "s3cret-pass"},
+            )
+        ],
+    )
+)
 class TokenObtainAPI(TokenObtainPairView):
     """``{username, password}`` → 200 ``{access, refresh}``; wrong credentials → 401."""
 
     serializer_class = StrictTokenObtainPairSerializer
 
 
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="auth_token_refresh",
+        tags=["auth"],
+        auth=[],
+        responses={
+            200: inline_serializer(name="AccessToken", fields={"access": _ACCESS}),
+            **problems(400, 401, 429),
+        },
+    )
+)
 class TokenRefreshAPI(TokenRefreshView):
     """``{refresh}`` → 200 ``{access}``; a bad, expired or revoked token → 401."""
 

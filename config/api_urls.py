@@ -3,6 +3,7 @@
 
 from django.urls import include, path, re_path, register_converter
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from assets_app import api as assets
 from config import api_jwt
@@ -32,6 +33,11 @@ def api_not_found(request, *args, **kwargs):
 
 T = "tenants/<slug:tenant>"
 urlpatterns = [
+    # The OpenAPI 3 schema and Swagger UI (its assets from drf-spectacular-sidecar,
+    # served as static files: no CDN). docs/api.md walks through a session.
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi-schema"),
+         name="openapi-docs"),
     path("auth/token", api_jwt.TokenObtainAPI.as_view()),
     path("auth/token:refresh", api_jwt.TokenRefreshAPI.as_view()),
     path(f"{T}/auth/health", assets.AuthHealthAPI.as_view()),

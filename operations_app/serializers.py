@@ -1,11 +1,21 @@
 """Wire shapes of operations (API.md "LongOperation"): camelCase, epoch-ms times,
 UPPER_SNAKE enums, USD as a JSON number from Decimal."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api import RejectUnknownFieldsMixin, epoch_ms
+from operations_app.models import OperationStatus, OperationType
 
 
+@extend_schema_field(
+    {
+        "type": "integer",
+        "format": "int64",
+        "nullable": True,
+        "description": "Milliseconds since the Unix epoch (UTC); null if not reached.",
+    }
+)
 class EpochMsField(serializers.Field):
     """A datetime as milliseconds since the Unix epoch (UTC); null when unset."""
 
@@ -35,8 +45,8 @@ class OperationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     assetId = serializers.UUIDField(source="asset_id", allow_null=True)
     tenantId = serializers.UUIDField(source="tenant_id")
-    type = serializers.CharField()
-    status = serializers.CharField()
+    type = serializers.ChoiceField(choices=OperationType.choices)
+    status = serializers.ChoiceField(choices=OperationStatus.choices)
     done = serializers.BooleanField()
     startedAt = EpochMsField(source="started_at")
     completedAt = EpochMsField(source="completed_at")

@@ -1,0 +1,58 @@
+"""DRF views of tenants' assets, documents, chunks, catalogues and auth: parse, call a
+selector or service, render (API.md "Endpoints").
+
+Decisions the contract leaves open:
+
+- Create, ``:file`` and ``:refresh`` answer 200 ``{asset, operation}``; PATCH answers
+  ``{asset, operation}`` with ``operation`` null when nothing was started.
+- The catalogues are lists in the usual envelope, unpaged (``nextPageToken`` null).
+- ``ETag`` versions the asset's settings (id + modification time): it changes with
+  what PATCH can change, not with the live counters (``documentCount``, …), so an
+  ingestion in progress does not turn every PATCH into a 412.
+- The embedding model cannot be chosen yet: ``embedding.provider``, ``model`` and
+  ``dimensions`` are accepted only with the values the asset has (so a client may send
+  back what it read); another value is a 400 saying it is not supported yet.
+
+The views live in ``catalogue``, ``assets``, ``documents`` and ``auth``; this package
+re-exports them (and the helpers tests use) so ``assets_app.api.X`` keeps working.
+"""
+
+from .assets import (
+    ASSET_ORDER,
+    JSON_CREATORS,
+    AssetDetailAPI,
+    AssetListAPI,
+    AssetRefreshAPI,
+    AssetUploadAPI,
+)
+from .auth import AuthHealthAPI
+from .catalogue import EmbeddingModelsAPI, SourceTypesAPI, SupportedTypesAPI
+from .common import WIRE_NAMES, PreconditionFailed, asset_etag
+from .documents import (
+    CHUNK_ORDER,
+    DOCUMENT_ORDER,
+    ChunkListAPI,
+    DocumentDetailAPI,
+    DocumentListAPI,
+)
+
+__all__ = [
+    "ASSET_ORDER",
+    "CHUNK_ORDER",
+    "DOCUMENT_ORDER",
+    "JSON_CREATORS",
+    "WIRE_NAMES",
+    "AssetDetailAPI",
+    "AssetListAPI",
+    "AssetRefreshAPI",
+    "AssetUploadAPI",
+    "AuthHealthAPI",
+    "ChunkListAPI",
+    "DocumentDetailAPI",
+    "DocumentListAPI",
+    "EmbeddingModelsAPI",
+    "PreconditionFailed",
+    "SourceTypesAPI",
+    "SupportedTypesAPI",
+    "asset_etag",
+]

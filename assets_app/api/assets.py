@@ -1,0 +1,323 @@
+"""Assets: list, create (JSON and multipart ``:file``), get (ETag), patch
+(If-Match), delete, ``:refresh``."""
+
+from __future__ import annotations
+
+import json
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from config.api import TenantAPIView, paginate
+from config.errors import ValidationFailed
+from config.idempotency import idempotent
+from config.openapi import (
+    ETAG,
+    IDEMPOTENCY_KEY,
+    IF_MATCH,
+    PAGE_PARAMETERS,
+    REPLAYED,
+    SEARCH_PARAMETER,
+    TENANT_ERRORS,
+    page_of,
+    problems,
+    uuid_path,
+)
+from operations_app.serializers import OperationSerializer
+
+from .. import selectors, services
+from ..api_reads import asset_with_details, assets_with_details
+from ..models import Asset, SourceType
+from ..serializers import (
+    AssetCreateInput,
+    AssetPatchInput,
+    AssetSerializer,
+    RefreshInput,
+    UploadPayloadInput,
+)
+from ..sources.descriptors import SOURCE_TYPES, parameters_check
+from . import examples
+from .common import (
+    _asset,
+    _asset_and_operation,
+    _check_if_match,
+    _chunking,
+    _operation,
+    _parse,
+    _wire_names,
+    asset_etag,
+)
+
+ASSET_ORDER = ["-created_at", "-id"]
+
+ASSET = uuid_path("asset_id", "asset")
+WITH_OPERATION = inline_serializer(
+    name="AssetWithOperation",
+    fields={"asset": AssetSerializer(), "operation": OperationSerializer()},
+)
+WITH_OPTIONAL_OPERATION = inline_serializer(
+    name="AssetWithOptionalOperation",
+    fields={
+        "asset": AssetSerializer(),
+        "operation": OperationSerializer(
+            allow_null=True, help_text="The REINDEX started, or null."
+        ),
+    },
+)
+UPLOAD_BODY = inline_serializer(
+    name="AssetUpload",
+    fields={
+        "file": serializers.ListField(
+            child=serializers.FileField(),
+            help_text="One part per file (≤ 50 MB each; see assets:supportedTypes).",
+        ),
+        "payload": serializers.CharField(
+            required=False,
+            help_text='JSON like the create body, without config: {"name": "Handbook", '
+            '"embedding": {"chunkSize": 512, "chunkOverlap": 64}}.',
+        ),
+    },
+)
+
+
+def _create_folder(actor, name: str, parameters: dict, chunking: dict):
+    return services.asset_create_from_folder(
+        actor=actor,
+        display_name=name,
+        path=parameters["path"],
+        glob=parameters.get("glob") or "**/*",
+        **chunking,
+    )
+
+
+# Source types created from a JSON body; upload is created with POST assets:file.
+JSON_CREATORS = {SourceType.FOLDER: _create_folder}
+
+
+def _source_config(config: dict | None, *, upload: bool) -> tuple[str, dict]:
+    """``(sourceType, parameters)`` of a create body's ``config``, checked against the
+    source-type table and the endpoint (JSON for JSON_CREATORS, else assets:file)."""
+    if config is None:  # only assets:file may leave it out
+        return SourceType.UPLOAD, {}
+    source_type, parameters = config["sourceType"], config["parameters"]
+    if upload and source_type != SourceType.UPLOAD:
+        raise ValidationFailed(
+            "assets:file creates upload assets; create other types with POST …/assets.",
+            errors={"config.sourceType": ["Must be 'upload' here."]},
+        )
+    if not upload and source_type not in JSON_CREATORS:
+        raise ValidationFailed(
+            f"Assets of source type {source_type!r} are created with a multipart "
+            "POST to assets:file.",
+            errors={"config.sourceType": ["Use POST …/assets:file."]},
+        )
+    if errors := parameters_check(SOURCE_TYPES[source_type], parameters):
+        raise ValidationFailed(
+            "The source parameters are invalid; see errors for each one.",
+            errors={f"config.parameters.{k}": v for k, v in errors.items()},
+        )
+    return source_type, parameters
+
+
+class AssetListAPI(TenantAPIView):
+    """GET …/assets — newest first, ``search`` by name; POST …/assets — create
+    from ``{config, name?, embedding?}`` and start its INGEST (Idempotency-Key)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="assets_list",
+        tags=["assets"],
+        parameters=[SEARCH_PARAMETER, *PAGE_PARAMETERS],
+        responses={
+            200: page_of(AssetSerializer, "AssetPage"),
+            **problems(400, *TENANT_ERRORS),
+        },
+    )
+    def get(self, request, tenant):
+        qs = selectors.asset_list(
+            tenant=self.tenant, search=request.query_params.get("search") or None
+        )
+        query = request.query_params
+        return Response(
+            paginate(qs, query, ASSET_ORDER, _asset, prepare=assets_with_details)
+        )
+
+    @extend_schema(
+        operation_id="assets_create",
+        tags=["assets"],
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        request=AssetCreateInput,
+        responses={200: WITH_OPERATION, **problems(400, *TENANT_ERRORS, 422)},
+        examples=[examples.CREATE_FOLDER, examples.CREATED],
+        description="EDITOR. Creates a folder asset (upload assets: POST assets:file) "
+        "and starts its INGEST operation.",
+    )
+    @idempotent
+    def post(self, request, tenant):
+        data = _parse(AssetCreateInput, request.data)
+        source_type, parameters = _source_config(data["config"], upload=False)
+        with _wire_names():
+            asset, op = JSON_CREATORS[source_type](
+                self.membership,
+                data.get("name", ""),
+                parameters,
+                _chunking(data.get("embedding")),
+            )
+        return _asset_and_operation(asset, op)
+
+
+def _upload_payload(request) -> dict:
+    """The ``payload`` part (a form field or a file part) as JSON; any part other
+    than ``file`` and ``payload`` is a 400 naming it."""
+    unknown = sorted(set(request.data) - {"file", "payload"})
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown part{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            "this request takes file, payload.",
+            errors={k: ["Unknown part."] for k in unknown},
+        )
+    raw = request.FILES.get("payload") or request.data.get("payload")
+    if raw is None:
+        return {}
+    try:
+        return json.loads(raw.read() if hasattr(raw, "read") else raw)
+    except ValueError:
+        raise ValidationFailed(
+            "The payload part is not valid JSON.",
+            errors={"payload": ["Not valid JSON."]},
+        ) from None
+
+
+class AssetUploadAPI(TenantAPIView):
+    """POST …/assets:file — multipart: one or several ``file`` parts (≤ 50 MB each,
+    else 413; unsupported type 415) and an optional ``payload`` JSON part like the
+    create body. Starts the INGEST (Idempotency-Key)."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="assets_create_from_file",
+        tags=["assets"],
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        request={"multipart/form-data": UPLOAD_BODY},
+        responses={
+            200: WITH_OPERATION,
+            **problems(400, *TENANT_ERRORS, 413, 415, 422),
+        },
+        examples=[examples.CREATED],
+        description="EDITOR. Creates an upload asset from the file parts and starts "
+        "its INGEST operation.",
+    )
+    @idempotent
+    def post(self, request, tenant):
+        data = _parse(UploadPayloadInput, _upload_payload(request))
+        _source_config(data.get("config"), upload=True)
+        files = [
+            services.UploadInput(name=f.name, size=f.size, stream=f)
+            for f in request.FILES.getlist("file")
+        ]
+        with _wire_names():
+            asset, op = services.asset_create_from_uploads(
+                actor=self.membership,
+                display_name=data.get("name", ""),
+                files=files,
+                **_chunking(data.get("embedding")),
+            )
+        return _asset_and_operation(asset, op)
+
+
+class AssetDetailAPI(TenantAPIView):
+    """GET (with ETag), PATCH (``displayName``, ``embedding.chunkSize`` /
+    ``chunkOverlap`` — a REINDEX; honours If-Match, 412), DELETE (204) of one asset."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="assets_get",
+        tags=["assets"],
+        parameters=[ASSET, ETAG],
+        responses={200: AssetSerializer, **problems(*TENANT_ERRORS)},
+        examples=[examples.ASSET_EXAMPLE],
+    )
+    def get(self, request, tenant, asset_id):
+        asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
+        return Response(
+            _asset(asset_with_details(asset)), headers={"ETag": asset_etag(asset)}
+        )
+
+    @extend_schema(
+        operation_id="assets_update",
+        tags=["assets"],
+        parameters=[ASSET, IF_MATCH, ETAG],
+        request=AssetPatchInput,
+        responses={
+            200: WITH_OPTIONAL_OPERATION,
+            **problems(400, *TENANT_ERRORS, 412),
+        },
+        examples=[examples.PATCH_NAME, examples.PATCH_CHUNKING],
+        description="EDITOR. Only the members sent change; new chunking starts a "
+        "REINDEX operation.",
+    )
+    def patch(self, request, tenant, asset_id):
+        asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
+        data = _parse(AssetPatchInput, request.data)
+        with transaction.atomic(), _wire_names():
+            # The If-Match check and the write must see the same version: lock the row
+            # (the service takes the same lock again, within this transaction).
+            asset = Asset.objects.select_for_update().get(pk=asset.pk)
+            _check_if_match(request, asset)
+            asset, op = services.asset_update_settings(
+                actor=self.membership,
+                asset=asset,
+                display_name=data.get("displayName"),
+                **_chunking(data.get("embedding"), asset),
+            )
+        return Response(
+            {"asset": _asset(asset_with_details(asset)), "operation": _operation(op)},
+            headers={"ETag": asset_etag(asset)},
+        )
+
+    @extend_schema(
+        operation_id="assets_delete",
+        tags=["assets"],
+        parameters=[ASSET],
+        responses={204: None, **problems(*TENANT_ERRORS)},
+        description="ADMIN. Deletes the asset, its documents and chunks; running "
+        "operations end FAILED.",
+    )
+    def delete(self, request, tenant, asset_id):
+        asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
+        services.asset_delete(actor=self.membership, asset=asset)
+        return Response(status=204)
+
+
+class AssetRefreshAPI(TenantAPIView):
+    """POST …/assets/{asset}:refresh — ``{documentIds?, force?}``; starts or joins the
+    queued REFRESH (Idempotency-Key)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="assets_refresh",
+        tags=["assets"],
+        parameters=[ASSET, IDEMPOTENCY_KEY, REPLAYED],
+        request=RefreshInput,
+        responses={200: WITH_OPERATION, **problems(400, *TENANT_ERRORS, 422)},
+        examples=[examples.REFRESH],
+        description="EDITOR. Starts a REFRESH, or returns the one already queued.",
+    )
+    @idempotent
+    def post(self, request, tenant, asset_id):
+        asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
+        data = _parse(RefreshInput, request.data)
+        op = services.asset_refresh(
+            actor=self.membership,
+            asset=asset,
+            document_ids=data.get("documentIds"),
+            force=data["force"],
+        )
+        return _asset_and_operation(asset, op)

@@ -1,0 +1,160 @@
+"""What the asset, document and catalogue views share: parsing bodies into
+ValidationFailed with dotted field paths, the chunking arguments, the renderers,
+and the asset's ETag / If-Match (RFC 9110)."""
+
+from __future__ import annotations
+
+import hashlib
+from contextlib import contextmanager
+
+from rest_framework.response import Response
+
+from config.errors import ApplicationError, ValidationFailed
+from operations_app.serializers import OperationSerializer
+
+from ..api_reads import asset_with_details
+from ..models import Asset
+from ..serializers import AssetSerializer
+
+
+class PreconditionFailed(ApplicationError):
+    status = 412
+    code = "precondition-failed"
+    title = "Precondition failed"
+
+
+def _dotted(errors, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested errors as ``{"embedding.chunkSize": [...]}``."""
+    if isinstance(errors, dict):
+        out = {}
+        for key, value in errors.items():
+            name = "body" if key == "non_field_errors" else str(key)
+            out.update(_dotted(value, f"{prefix}.{name}" if prefix else name))
+        return out
+    if (
+        isinstance(errors, list)
+        and errors
+        and not all(isinstance(e, str) for e in errors)
+    ):
+        out = {}
+        for i, e in enumerate(errors):
+            out.update(_dotted(e, f"{prefix}[{i}]"))
+        return out
+    return {
+        prefix or "body": [
+            str(e) for e in (errors if isinstance(errors, list) else [errors])
+        ]
+    }
+
+
+def _parse(serializer_class, data) -> dict:
+    """The validated body, or ValidationFailed with errors by dotted field path."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise ValidationFailed(
+            "The request body is invalid; see errors for each field.",
+            errors=_dotted(serializer.errors),
+        )
+    return serializer.validated_data
+
+
+# The model a new asset gets (Asset's field defaults).
+_DEFAULTS = {
+    name: Asset._meta.get_field(field).default
+    for name, field in (
+        ("provider", "embedding_provider"),
+        ("model", "embedding_model"),
+        ("dimensions", "embedding_dimensions"),
+    )
+}
+
+
+def _chunking(embedding: dict | None, asset: Asset | None = None) -> dict:
+    """``chunk_size``/``chunk_overlap`` keyword arguments from an ``embedding`` body,
+    refusing a model other than the asset's (or the default one on create)."""
+    embedding = embedding or {}
+    current = (
+        {
+            "provider": asset.embedding_provider,
+            "model": asset.embedding_model,
+            "dimensions": asset.embedding_dimensions,
+        }
+        if asset
+        else _DEFAULTS
+    )
+    errors = {
+        f"embedding.{name}": [
+            f"Choosing the embedding model is not supported yet; "
+            f"it is {current[name]!r}."
+        ]
+        for name in ("provider", "model", "dimensions")
+        if name in embedding and embedding[name] != current[name]
+    }
+    if errors:
+        raise ValidationFailed(
+            "Choosing the embedding model is not supported yet.", errors=errors
+        )
+    kwargs = {}
+    if "chunkSize" in embedding:
+        kwargs["chunk_size"] = embedding["chunkSize"]
+    if "chunkOverlap" in embedding:
+        kwargs["chunk_overlap"] = embedding["chunkOverlap"]
+    return kwargs
+
+
+# The services name fields as the dashboard's forms do; on the wire they are paths of
+# the request body (and the multipart part is called ``file``).
+WIRE_NAMES = {
+    "chunkSize": "embedding.chunkSize",
+    "chunkOverlap": "embedding.chunkOverlap",
+    "path": "config.parameters.path",
+    "glob": "config.parameters.glob",
+    "files": "file",
+}
+
+
+@contextmanager
+def _wire_names():
+    """Re-key the ``errors`` of an ApplicationError raised inside by WIRE_NAMES."""
+    try:
+        yield
+    except ApplicationError as exc:
+        exc.errors = {WIRE_NAMES.get(k, k): v for k, v in exc.errors.items()}
+        raise
+
+
+def _catalogue(items: list) -> dict:
+    return {"items": items, "nextPageToken": None, "totalCount": len(items)}
+
+
+def _asset(asset: Asset) -> dict:
+    return AssetSerializer(asset).data
+
+
+def _operation(op) -> dict | None:
+    return None if op is None else OperationSerializer(op).data
+
+
+def asset_etag(asset: Asset) -> str:
+    """A strong entity tag of the asset's settings version (id + modified_at)."""
+    digest = hashlib.sha256(f"{asset.id}:{asset.modified_at.isoformat()}".encode())
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+def _check_if_match(request, asset: Asset) -> None:
+    """RFC 9110 §13.1.1, strong comparison: raise PreconditionFailed unless If-Match
+    is absent, ``*``, or lists the asset's current ETag."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return
+    if asset_etag(asset) not in {tag.strip() for tag in header.split(",")}:
+        raise PreconditionFailed(
+            "The asset was changed since you read it. GET it again, re-apply your "
+            "change and send its new ETag in If-Match."
+        )
+
+
+def _asset_and_operation(asset: Asset, op) -> Response:
+    return Response(
+        {"asset": _asset(asset_with_details(asset)), "operation": _operation(op)}
+    )

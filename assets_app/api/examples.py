@@ -1,0 +1,87 @@
+"""Request and response examples of the asset endpoints' OpenAPI schema (taken from
+a real session; see docs/api.md)."""
+
+from drf_spectacular.utils import OpenApiExample
+
+OPERATION = {
+    "id": "0b6f3f0e-3c1b-4a51-9a43-5f1f0f3b2a10",
+    "assetId": "5a0e4c9e-2f4d-4f7e-8a57-0f5b8d7c6e21",
+    "tenantId": "7d0c1c52-8a5e-4c55-9c07-1f2f7f1c9a11",
+    "type": "INGEST",
+    "status": "PENDING",
+    "done": False,
+    "startedAt": None,
+    "completedAt": None,
+    "createdAt": 1767225600000,
+    "itemsProcessed": 0,
+    "itemsTotal": 0,
+    "tokenCount": 0,
+    "chunkCount": 0,
+    "cost": 0.0,
+    "errorMessage": None,
+    "createdBy": "admin",
+    "cancelRequested": False,
+    "stats": {
+        "documentsAdded": 0,
+        "documentsUpdated": 0,
+        "documentsDeleted": 0,
+        "documentsUnchanged": 0,
+        "documentsFailed": 0,
+    },
+}
+ASSET = {
+    "id": "5a0e4c9e-2f4d-4f7e-8a57-0f5b8d7c6e21",
+    "displayName": "Handbook",
+    "type": "UPLOAD",
+    "vectorized": True,
+    "config": {"sourceType": "upload", "parameters": {}},
+    "assetLink": None,
+    "createdAt": 1767225600000,
+    "modifiedAt": 1767225600000,
+    "autoUpdate": False,
+    "autoUpdateConfig": None,
+    "lastPolledAt": None,
+    "supportsAutoUpdate": False,
+    "supportsWebhookRegistration": False,
+    "supportsPollSchedule": False,
+    "embedding": {
+        "provider": "builtin",
+        "model": "hashed-lexical-384",
+        "dimensions": 384,
+        "chunkSize": 512,
+        "chunkOverlap": 64,
+    },
+    "budget": None,
+    "documentCount": 0,
+    "chunkCount": 0,
+    "lastOperation": OPERATION,
+}
+CREATED = OpenApiExample(
+    "Created, INGEST pending",
+    response_only=True,
+    value={"asset": ASSET, "operation": OPERATION},
+)
+CREATE_FOLDER = OpenApiExample(
+    "A folder on the server",
+    request_only=True,
+    value={
+        "config": {
+            "sourceType": "folder",
+            "parameters": {"path": "/srv/ragdesk/docs", "glob": "**/*.md"},
+        },
+        "name": "Handbook",
+        "embedding": {"chunkSize": 512, "chunkOverlap": 64},
+    },
+)
+PATCH_NAME = OpenApiExample(
+    "Rename (no operation)", request_only=True, value={"displayName": "Staff handbook"}
+)
+PATCH_CHUNKING = OpenApiExample(
+    "New chunking (starts a REINDEX)",
+    request_only=True,
+    value={"embedding": {"chunkSize": 256, "chunkOverlap": 32}},
+)
+REFRESH = OpenApiExample(
+    "Re-embed everything", request_only=True, value={"force": True}
+)
+ASSET_EXAMPLE = OpenApiExample("An asset", response_only=True, value=ASSET)
