@@ -40,7 +40,9 @@ def children(monkeypatch, settings, tmp_path):
         return proc
 
     monkeypatch.setattr(launch.subprocess, "Popen", popen)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {
+        s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     yield started
     for sig, handler in handlers.items():
         signal.signal(sig, handler)
@@ -63,3 +65,21 @@ def test_web_server_on_a_busy_port_stops_the_cluster_and_fails(children):
     assert children["runserver"].returncode == 1
     assert children["qcluster"].poll() is not None  # stopped, not left behind
     assert time.monotonic() - began < 60
+
+
+def test_hangup_of_the_terminal_stops_both_children(children):
+    """Closing the terminal (SIGHUP) must stop what make run started, like Ctrl-C."""
+    import os
+    import threading
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        addr = f"127.0.0.1:{free.getsockname()[1]}"
+    hangup = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGHUP))
+    hangup.start()
+    try:
+        call_command("launch", addr=addr, stdout=io.StringIO())
+    finally:
+        hangup.cancel()
+    assert children["runserver"].poll() is not None
+    assert children["qcluster"].poll() is not None

@@ -1,6 +1,6 @@
 """``make run``: migrate, bootstrap, requeue operations a previous stop interrupted,
-then run the web server and a django-q2 cluster until Ctrl-C (SIGINT) or SIGTERM, and
-stop both. This process holds the embedded PostgreSQL for their lifetime; it stops
+then run the web server and a django-q2 cluster until Ctrl-C (SIGINT), SIGTERM or
+SIGHUP (the terminal closed), and stop both. This process holds the embedded PostgreSQL for their lifetime; it stops
 when the last of them exits.
 
 The children run in their own process groups, so only this process receives the
@@ -83,6 +83,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, stop)  # the terminal was closed
         while not stopping and all(c.poll() is None for c in children.values()):
             time.sleep(0.2)
         failed = {name: c.returncode for name, c in children.items() if c.poll() is not None}
