@@ -57,8 +57,6 @@ def setup_django(db_name: str) -> None:
     os.environ["RAGDESK_DB_NAME"] = db_name
     os.environ["RAGDESK_API_RATE"] = "1000000/min"
     sys.path.insert(0, str(BASE_DIR))
-    # The development SECRET_KEY is shorter than PyJWT likes; not what we measure.
-    warnings.filterwarnings("ignore", message=".*HMAC key.*")
     import django
     from django.core.management import call_command
     from django.db import connection
@@ -70,11 +68,9 @@ def setup_django(db_name: str) -> None:
             "database name must contain 'bench'."
         )
     call_command("migrate", verbosity=0)
-    call_command("createcachetable", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE assets_app_tenant, auth_user, ragdesk_cache, django_q_ormq, "
-            "django_q_task CASCADE"
+            "TRUNCATE assets_app_tenant, auth_user, django_q_ormq, django_q_task CASCADE"
         )
 
 

@@ -70,3 +70,14 @@ def pytest_collection_modifyitems(config, items):
     other connection objects, which lack the serialized copy that
     ``serialized_rollback`` restores (seeded model prices, content types)."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The cache (throttle counters) is process memory in tests; each test starts with
+    none, as each starts with an empty database."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

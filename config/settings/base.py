@@ -207,13 +207,18 @@ SPECTACULAR_SETTINGS = {
         "config.openapi.forbid_unknown_request_fields",
     ],
 }
-# Throttle counters live in the database so that every web process shares them.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "ragdesk_cache",
-    }
-}
+# The cache holds the API's throttle counters, which every web process must share:
+# Redis when REDIS_URL is set; else, with an external DATABASE_URL (several machines),
+# a table in PostgreSQL; else (the embedded server: one machine, `make run` serves
+# from one process) process memory, which costs no query or commit per request.
+if os.environ.get("REDIS_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["REDIS_URL"]}}
+elif os.environ.get("DATABASE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                          "LOCATION": "ragdesk_cache"}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- django-q2 -------------------------------------------------------------
 # An operation is cancelled cooperatively, so the hard timeout only catches a hung
