@@ -36,15 +36,16 @@ def memberships_of(*, user) -> QuerySet[Membership]:
 def membership_get(*, user, tenant_slug: str) -> Membership:
     """The user's membership of the tenant. Raises NotFound for an unknown tenant and
     PermissionDenied when the user is not a member (API.md: 403 for non-members)."""
-    tenant = Tenant.objects.filter(slug=tenant_slug).first()
-    if tenant is None:
-        raise NotFound(f"No tenant {tenant_slug!r}.")
     membership = (
-        Membership.objects.filter(user=user, tenant=tenant).select_related("tenant").first()
+        Membership.objects.filter(user=user, tenant__slug=tenant_slug)
+        .select_related("tenant")
+        .first()
         if user.is_authenticated
         else None
-    )
+    )  # one query on every authorised request; the checks below only on refusal
     if membership is None:
+        if not Tenant.objects.filter(slug=tenant_slug).exists():
+            raise NotFound(f"No tenant {tenant_slug!r}.")
         raise PermissionDenied(f"You are not a member of tenant {tenant_slug!r}.")
     return membership
 

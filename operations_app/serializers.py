@@ -61,10 +61,37 @@ class OperationSerializer(serializers.Serializer):
     cancelRequested = serializers.BooleanField(source="cancel_requested")
     stats = OperationStatsSerializer(source="*")
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["errorMessage"] = data["errorMessage"] or None
-        return data
+    def to_representation(self, op):
+        """The declared fields above, built directly: DRF's per-field machinery cost
+        ~0.25 ms an operation, half of a 50-row list page (bench/api.py). The declared
+        fields still describe the schema; tests/operations_app/test_api.py checks
+        every field's value and type."""
+        return {
+            "id": str(op.id),
+            "assetId": str(op.asset_id) if op.asset_id else None,
+            "tenantId": str(op.tenant_id),
+            "type": op.type,
+            "status": op.status,
+            "done": op.done,
+            "startedAt": epoch_ms(op.started_at),
+            "completedAt": epoch_ms(op.completed_at),
+            "createdAt": epoch_ms(op.created_at),
+            "itemsProcessed": op.items_processed,
+            "itemsTotal": op.items_total,
+            "tokenCount": op.token_count,
+            "chunkCount": op.chunk_count,
+            "cost": float(round(op.cost, 10)),
+            "errorMessage": op.error_message or None,
+            "createdBy": op.created_by,
+            "cancelRequested": op.cancel_requested,
+            "stats": {
+                "documentsAdded": op.documents_added,
+                "documentsUpdated": op.documents_updated,
+                "documentsDeleted": op.documents_deleted,
+                "documentsUnchanged": op.documents_unchanged,
+                "documentsFailed": op.documents_failed,
+            },
+        }
 
 
 class CancelRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
