@@ -50,6 +50,15 @@ def _render(op):
     return OperationSerializer(op).data
 
 
+def _page(tenant, asset, query) -> Response:
+    """One keyset page of the tenant's (or asset's) operations, filtered by the query."""
+    qs = selectors.operation_list(tenant=tenant, asset=asset, **_filters(query))
+    return Response(
+        paginate(qs, query, ORDER, OperationSerializer,
+                 prepare=selectors.operations_load_prices)
+    )
+
+
 class TenantOperationListAPI(TenantAPIView):
     """GET /v1/tenants/{tenant}/operations — newest first; filters status, type,
     assetId; keyset-paged."""
@@ -74,18 +83,7 @@ class TenantOperationListAPI(TenantAPIView):
             asset = asset_get(
                 tenant=self.tenant, asset_id=request.query_params["assetId"]
             )
-        qs = selectors.operation_list(
-            tenant=self.tenant, asset=asset, **_filters(request.query_params)
-        )
-        return Response(
-            paginate(
-                qs,
-                request.query_params,
-                ORDER,
-                OperationSerializer,
-                prepare=selectors.operations_load_prices,
-            )
-        )
+        return _page(self.tenant, asset, request.query_params)
 
 
 class AssetOperationListAPI(TenantAPIView):
@@ -99,18 +97,7 @@ class AssetOperationListAPI(TenantAPIView):
     )
     def get(self, request, tenant, asset_id):
         asset = asset_get(tenant=self.tenant, asset_id=asset_id)
-        qs = selectors.operation_list(
-            tenant=self.tenant, asset=asset, **_filters(request.query_params)
-        )
-        return Response(
-            paginate(
-                qs,
-                request.query_params,
-                ORDER,
-                OperationSerializer,
-                prepare=selectors.operations_load_prices,
-            )
-        )
+        return _page(self.tenant, asset, request.query_params)
 
 
 class OperationDetailAPI(TenantAPIView):
