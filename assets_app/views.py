@@ -9,7 +9,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from config.dashboard import tenant_view
 from config.errors import ApplicationError
-from operations_app.selectors import operation_list
+from operations_app.selectors import operations_recent
 
 from . import selectors, services
 from .forms import (
@@ -36,7 +36,7 @@ def home(request):
 def asset_list(request, membership):
     tenant = membership.tenant
     assets = selectors.asset_list(tenant=tenant, search=request.GET.get("search"))
-    operations = operation_list(tenant=tenant)[:RECENT_OPERATIONS]
+    operations = operations_recent(tenant=tenant, limit=RECENT_OPERATIONS)
     return render(request, "assets_app/asset_list.html", {
         "assets": assets, "operations": operations, "search": request.GET.get("search", ""),
     })
@@ -122,7 +122,9 @@ def asset_detail(request, membership, asset_id):
         "asset": asset, "active": active,
         "totals": selectors.asset_totals(asset=asset),
         "documents": selectors.document_list(asset=asset)[:200],
-        "operations": operation_list(tenant=membership.tenant, asset=asset)[:RECENT_OPERATIONS],
+        "operations": operations_recent(
+            tenant=membership.tenant, asset=asset, limit=RECENT_OPERATIONS
+        ),
         "price": selectors.asset_price_per_million(asset),
     })
     if request.htmx and not active:

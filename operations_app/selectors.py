@@ -31,6 +31,23 @@ def operation_list(
     return qs.order_by("-created_at", "-id")
 
 
+def operations_recent(
+    *,
+    tenant: Tenant,
+    limit: int,
+    asset: Asset | None = None,
+    status: str | None = None,
+    type: str | None = None,
+) -> list[Operation]:
+    """The newest ``limit`` operations of ``operation_list``, with their prices loaded
+    so that rendering their ``cost`` costs no query per row."""
+    operations = list(
+        operation_list(tenant=tenant, asset=asset, status=status, type=type)[:limit]
+    )
+    operations_load_prices(operations)
+    return operations
+
+
 def operation_get(*, tenant: Tenant, operation_id, asset: Asset | None = None) -> Operation:
     """Raises NotFound when missing, of another tenant, or not of ``asset``."""
     qs = Operation.objects.filter(tenant=tenant, id=_uuid(operation_id)).select_related("asset")

@@ -30,8 +30,8 @@ def operation_list(request, membership):
     raw_limit = request.GET.get("limit", "")
     # isdecimal, not isdigit: "²" is a digit that int() refuses (a 500, not a filter).
     limit = min(int(raw_limit), PAGE) if raw_limit.isdecimal() else PAGE
-    operations = list(selectors.operation_list(
-        tenant=tenant, asset=asset, status=status, type=type_)[:limit])
+    operations = selectors.operations_recent(
+        tenant=tenant, asset=asset, status=status, type=type_, limit=limit)
     context = {"operations": operations, "asset": asset, "status": status, "type": type_,
                "statuses": OperationStatus.values, "types": OperationType.values,
                "poll_query": request.GET.urlencode()}

@@ -384,3 +384,25 @@ def test_asset_filter_with_a_nul_character_is_404(client, viewer_member, asset):
         list_url(viewer_member.tenant, "asset=%00")
     )
     assert response.status_code == 404
+
+
+def test_polled_rows_cost_the_same_queries_for_few_and_many_operations(
+    client, viewer_member, no_enqueue
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    login(client, viewer_member)
+
+    def poll_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(list_url(viewer_member.tenant), HTTP_HX_REQUEST="true")
+        assert response.status_code in (200, 286)
+        return len(queries)
+
+    for _ in range(2):
+        make_op(AssetFactory(tenant=viewer_member.tenant), status=S.COMPLETED)
+    few = poll_queries()
+    for _ in range(6):
+        make_op(AssetFactory(tenant=viewer_member.tenant), status=S.COMPLETED)
+    assert poll_queries() == few  # prices of the rows' costs load in one query
