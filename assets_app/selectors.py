@@ -10,7 +10,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from config.errors import NotFound, PermissionDenied
-from operations_app.models import ACTIVE_STATUSES
+from operations_app.models import ACTIVE_STATUSES, Operation
 
 from .models import Asset, Chunk, Document, Membership, ModelPrice, Tenant
 
@@ -75,14 +75,19 @@ def asset_has_active_operations(*, asset: Asset) -> bool:
     return asset.operations.filter(status__in=ACTIVE_STATUSES).exists()
 
 
+def current_chunks() -> QuerySet[Chunk]:
+    """Chunks of each document's current generation (``document.version``): a
+    re-embedding writes the next one, and an interrupted one leaves it stored but not
+    current (ingestion/documents.py). Counts and reads of chunks go through here."""
+    return Chunk.objects.filter(document_version=F("document__version"))
+
+
 def asset_totals(*, asset: Asset) -> dict:
     """``{"documents", "chunks", "tokens"}`` as stored now (tokens: cl100k_base)."""
     docs = Document.objects.filter(asset=asset).aggregate(
         documents=Count("id"), failed=Count("id", filter=Q(status="FAILED"))
     )
-    # Only each document's current generation: a re-embed that was interrupted leaves
-    # chunks of a newer version stored but not current (ingestion/documents.py).
-    chunks = Chunk.objects.filter(asset=asset, document_version=F("document__version")).aggregate(
+    chunks = current_chunks().filter(asset=asset).aggregate(
         chunks=Count("id"), tokens=Coalesce(Sum("token_count"), 0)
     )
     return {**docs, **chunks}
@@ -122,3 +127,66 @@ def model_max_input_tokens(*, provider: str, model: str) -> int:
     """The model's input limit in tokens (8191, OpenAI's, when the model is unknown)."""
     price = model_price_get(provider=provider, model=model)
     return price.max_input_tokens if price else 8191
+
+
+def model_price_list() -> QuerySet[ModelPrice]:
+    """Every embedding model with its price (USD per 1,000,000 tokens)."""
+    return ModelPrice.objects.order_by("provider", "model", "id")
+
+
+def assets_with_details(assets: list[Asset]) -> list[Asset]:
+    """Set ``n_documents`` (if not annotated yet), ``n_chunks`` and ``last_operation``
+    (newest by creation, or None) on each asset, in four queries whatever the number
+    of assets. The operations' ``cost`` then needs no query of its own."""
+    if not assets:
+        return assets
+    by_id = {a.id: a for a in assets}
+    if not all(hasattr(a, "n_documents") for a in assets):
+        docs = dict(
+            Document.objects.filter(asset_id__in=by_id)
+            .values("asset_id")
+            .annotate(n=Count("id"))
+            .values_list("asset_id", "n")
+        )
+        for a in assets:
+            a.n_documents = docs.get(a.id, 0)
+    chunks = dict(
+        current_chunks()
+        .filter(asset_id__in=by_id)
+        .values("asset_id")
+        .annotate(n=Count("id"))
+        .values_list("asset_id", "n")
+    )
+    from operations_app.selectors import operations_load_prices  # it imports us
+
+    last_ops = list(
+        Operation.objects.filter(asset_id__in=by_id)
+        .order_by("asset_id", "-created_at", "-id")
+        .distinct("asset_id")
+    )
+    for a in assets:
+        a.n_chunks, a.last_operation = chunks.get(a.id, 0), None
+    for op in last_ops:
+        op.asset = by_id[op.asset_id]
+        op.asset.last_operation = op
+    operations_load_prices(last_ops)  # their cost, in one query
+    return assets
+
+
+def asset_with_details(asset: Asset) -> Asset:
+    """One asset with ``n_documents``, ``n_chunks`` and ``last_operation`` set, counted
+    as ``asset_totals`` counts them."""
+    totals = asset_totals(asset=asset)
+    asset.n_documents, asset.n_chunks = totals["documents"], totals["chunks"]
+    op = Operation.objects.filter(asset=asset).order_by("-created_at", "-id").first()
+    if op is not None:
+        op.asset = asset
+    asset.last_operation = op
+    return asset
+
+
+def chunk_list(*, document: Document) -> QuerySet[Chunk]:
+    """The document's chunks of its current generation (``document.version``), in
+    order. A re-embedding in progress writes the next generation, shown once the
+    document completes."""
+    return current_chunks().filter(document=document).order_by("chunk_index", "id")

@@ -156,7 +156,7 @@ _NULL = {"nullable": True, "description": "Always null today (not supported yet)
 
 class AssetSerializer(serializers.Serializer):
     """API.md "Asset". Expects ``n_documents``, ``n_chunks`` and ``last_operation`` on
-    the instance (assets_app.api_reads)."""
+    the instance (assets_app.selectors)."""
 
     id = serializers.UUIDField()
     displayName = serializers.CharField(source="display_name")

@@ -29,8 +29,8 @@ from config.openapi import (
 from operations_app.serializers import OperationSerializer
 
 from .. import selectors, services
-from ..api_reads import asset_with_details, assets_with_details
 from ..models import Asset, SourceType
+from ..selectors import asset_with_details, assets_with_details
 from ..serializers import (
     AssetCreateInput,
     AssetPatchInput,

@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from config.api import TenantAPIView
 from config.openapi import TENANT_ERRORS, page_of, problems
 
-from ..api_reads import model_price_list
 from ..ingestion.parsing import SUPPORTED_TYPES
+from ..selectors import model_price_list
 from ..serializers import EmbeddingModelSerializer, source_type_data
 from ..sources.descriptors import SOURCE_TYPES
 from .common import _catalogue

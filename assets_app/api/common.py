@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from config.errors import ApplicationError, ValidationFailed
 from operations_app.serializers import OperationSerializer
 
-from ..api_reads import asset_with_details
 from ..models import Asset
+from ..selectors import asset_with_details
 from ..serializers import AssetSerializer
 
 

@@ -16,7 +16,7 @@ from config.openapi import (
 )
 
 from .. import selectors, services
-from ..api_reads import chunk_list
+from ..selectors import chunk_list
 from ..serializers import ChunkSerializer, DocumentSerializer
 
 DOCUMENT_ORDER = ["file_name", "id"]
