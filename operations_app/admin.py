@@ -9,15 +9,14 @@ deleted from here."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib import admin, messages
-from django.db.models import OuterRef, Subquery
+from django.contrib.admin.views.main import ChangeList
 
 from assets_app.admin import ReadOnlyAdmin, admin_actor_allows
-from assets_app.models import ModelPrice, Role
+from assets_app.models import Role
 
 from .models import Operation, OperationEvent, OperationStatus
+from .selectors import operations_load_prices
 from .services import operation_request_cancel
 
 
@@ -52,6 +51,15 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+class PricedChangeList(ChangeList):
+    """Loads the page's asset prices in one query (operations_load_prices), so the cost
+    column does not query ModelPrice once per operation."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        operations_load_prices(self.result_list)
+
+
 @admin.register(Operation)
 class OperationAdmin(ReadOnlyAdmin):
     list_display = [
@@ -83,14 +91,8 @@ class OperationAdmin(ReadOnlyAdmin):
     # Read-only even for someone granted "change": the form must never save.
     readonly_fields = [f for _, options in fieldsets for f in options["fields"]]
 
-    def get_queryset(self, request):
-        # The asset's price per million tokens, fetched with the rows so that the cost
-        # column does not query ModelPrice once per operation.
-        price = ModelPrice.objects.filter(
-            provider=OuterRef("asset__embedding_provider"),
-            model=OuterRef("asset__embedding_model"),
-        ).values("price_per_million_tokens")[:1]
-        return super().get_queryset(request).annotate(asset_price=Subquery(price))
+    def get_changelist(self, request, **kwargs):
+        return PricedChangeList
 
     @admin.display(description="progress", ordering="items_processed")
     def progress(self, obj):
@@ -98,11 +100,6 @@ class OperationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="cost (USD)")
     def cost_usd(self, obj):
-        if obj.asset is not None and hasattr(obj, "asset_price"):
-            # Seed the per-asset memo of assets_app.selectors.asset_price_per_million
-            # with the annotated price (0 when unpriced, as it would compute), so that
-            # Operation.cost stays the one formula and costs no query per row.
-            obj.asset._price_cache = obj.asset_price or Decimal("0")
         return f"{obj.cost:.6f}"
 
     def has_cancel_permission(self, request):
