@@ -301,10 +301,13 @@ def operations_fail_for_deleted_asset(*, asset: Asset, actor: str) -> int:
 
 def operation_cancel(*, actor, operation: Operation) -> Operation:
     """Cancel on behalf of a tenant member (``actor``: assets_app Membership); EDITOR or
-    ADMIN only (API.md "Roles"). Raises config.errors.PermissionDenied otherwise."""
+    ADMIN only (API.md "Roles"). Raises config.errors.NotFound for another tenant's
+    operation and PermissionDenied for a VIEWER."""
     from assets_app.models import Role
-    from config.errors import PermissionDenied
+    from config.errors import NotFound, PermissionDenied
 
+    if operation.tenant_id != actor.tenant_id:
+        raise NotFound("No such operation in this tenant.")
     if not actor.allows(Role.EDITOR):
         raise PermissionDenied(f"Your role {actor.role} cannot cancel operations.")
     return operation_request_cancel(operation=operation, actor=actor.user.get_username())

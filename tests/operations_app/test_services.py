@@ -468,3 +468,16 @@ def test_deleting_an_asset_fails_its_active_operations_only(asset):
     done.refresh_from_db()
     assert done.status == S.COMPLETED
     assert operation_should_stop(operation_id=running.id)
+
+
+def test_operation_cancel_refuses_an_actor_of_another_tenant(admin_member, no_enqueue):
+    from config.errors import NotFound
+    from operations_app.services import operation_cancel
+    from tests.factories import AssetFactory
+
+    foreign = AssetFactory()  # another tenant
+    op = operation_create(asset=foreign, type="REFRESH", created_by="someone")
+    with pytest.raises(NotFound):
+        operation_cancel(actor=admin_member, operation=op)
+    op.refresh_from_db()
+    assert (op.status, op.cancel_requested) == ("PENDING", False)
