@@ -156,6 +156,15 @@ class Document(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # The generation being built (chunks of ``building_version`` stored part-way) and
+    # what it is built from: content hash + chunking and embedding settings. A resumed
+    # operation continues it after its last stored chunk instead of embedding again.
+    building_version = models.PositiveIntegerField(default=0)
+    building_key = models.CharField(max_length=200, blank=True)
+    last_operation = models.ForeignKey(
+        "operations_app.Operation", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="the operation that last completed or failed it",
+    )
 
     class Meta:
         ordering = ["file_name"]

@@ -9,7 +9,6 @@ OperationEvent, and any follow-up work is enqueued with ``transaction.on_commit`
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -133,7 +132,10 @@ def operation_create(
 
 
 def operation_start(*, operation_id) -> Operation | None:
-    """PENDING → RUNNING, claimed with a conditional update. Returns the operation, or
+    """PENDING → RUNNING, claimed with a conditional update that also counts the
+    ``attempt``: the claiming worker passes that number to every later write, so a
+    worker that lost the operation (requeued while it hung) can no longer write into
+    it. Returns the operation, or
     ``None`` when it is not PENDING (cancelled, redelivered, already claimed) or
     another operation of its asset is running (it stays PENDING and is enqueued again
     when that one ends)."""
@@ -141,7 +143,7 @@ def operation_start(*, operation_id) -> Operation | None:
     try:
         with transaction.atomic():
             claimed = Operation.objects.filter(id=operation_id, status=S.PENDING).update(
-                status=S.RUNNING, heartbeat_at=now,
+                status=S.RUNNING, heartbeat_at=now, attempt=F("attempt") + 1,
                 started_at=Coalesce(F("started_at"), Value(now)),  # first start counts
             )
             if not claimed:
@@ -154,11 +156,20 @@ def operation_start(*, operation_id) -> Operation | None:
     return op
 
 
-def operation_set_total(*, operation_id, items_total: int) -> None:
+def _owned(operation_id, attempt: int | None):
+    """The operation while RUNNING under ``attempt`` (any attempt when None)."""
+    qs = Operation.objects.filter(id=operation_id, status=S.RUNNING)
+    return qs if attempt is None else qs.filter(attempt=attempt)
+
+
+def operation_set_total(*, operation_id, items_total: int, attempt: int | None = None):
     """Set ``itemsTotal`` (documents the run will visit) of a RUNNING operation."""
-    Operation.objects.filter(id=operation_id, status=S.RUNNING).update(
-        items_total=items_total, heartbeat_at=timezone.now()
-    )
+    _owned(operation_id, attempt).update(items_total=items_total, heartbeat_at=timezone.now())
+
+
+def operation_heartbeat(*, operation_id, attempt: int | None = None) -> None:
+    """Record that the worker of a RUNNING operation is alive (``heartbeat_at``)."""
+    _owned(operation_id, attempt).update(heartbeat_at=timezone.now())
 
 
 @dataclass
@@ -187,7 +198,9 @@ _PROGRESS_COLUMNS = {
 }
 
 
-def operation_add_progress(*, operation_id, progress: Progress) -> None:
+def operation_add_progress(
+    *, operation_id, progress: Progress, attempt: int | None = None
+) -> None:
     """Add ``progress`` to a RUNNING operation whose cancellation was not requested.
 
     Call it first inside the transaction that stores the work it counts: the
@@ -212,18 +225,33 @@ def operation_add_progress(*, operation_id, progress: Progress) -> None:
         for name, column in _PROGRESS_COLUMNS.items()
         if getattr(progress, name)
     }
-    changed = Operation.objects.filter(
-        id=operation_id, status=S.RUNNING, cancel_requested=False
-    ).update(**increments, heartbeat_at=timezone.now())
+    changed = (
+        _owned(operation_id, attempt)
+        .filter(cancel_requested=False)
+        .update(**increments, heartbeat_at=timezone.now())
+    )
     if not changed:
         raise OperationInterrupted(str(operation_id))
 
 
-def operation_should_stop(*, operation_id) -> bool:
-    """True when the worker must stop: cancel requested, or no longer RUNNING."""
-    return not Operation.objects.filter(
-        id=operation_id, status=S.RUNNING, cancel_requested=False
-    ).exists()
+def operation_lock_for_worker(*, operation_id, attempt: int | None) -> bool:
+    """Inside a transaction: lock the asset, then the operation (the order of
+    ``operation_add_progress``), and tell whether the worker holding ``attempt`` still
+    owns it (RUNNING under that attempt). For writes a worker makes outside a batch,
+    such as settling its interrupted documents, which a worker that lost the
+    operation must not make."""
+    list(
+        Asset.objects.select_for_update(no_key=True, of=("self",))
+        .filter(operations__id=operation_id)
+        .values_list("pk", flat=True)
+    )
+    return bool(list(_owned(operation_id, attempt).select_for_update().values_list("pk")[:1]))
+
+
+def operation_should_stop(*, operation_id, attempt: int | None = None) -> bool:
+    """True when the worker must stop: cancel requested, no longer RUNNING, or
+    claimed again by another worker (``attempt``)."""
+    return not _owned(operation_id, attempt).filter(cancel_requested=False).exists()
 
 
 @transaction.atomic
@@ -244,10 +272,13 @@ def operation_request_cancel(*, operation: Operation, actor: str) -> Operation:
     return op
 
 
-def operation_finish(*, operation_id, status: str, error_message: str = "") -> Operation:
+def operation_finish(
+    *, operation_id, status: str, error_message: str = "", attempt: int | None = None
+) -> Operation:
     """End a RUNNING (or, for FAILED, a PENDING) operation with a terminal ``status``,
     set ``completedAt``, and enqueue the asset's next queued operation on commit.
-    Ending an already-terminal operation is a no-op returning it unchanged. Raises
+    Ending an already-terminal operation, or one no longer claimed under ``attempt``
+    (a worker that lost it), is a no-op returning it unchanged. Raises
     InvalidTransition for a non-terminal ``status`` or a refused transition."""
     if status not in TERMINAL_STATUSES:
         raise InvalidTransition(f"{status} is not a terminal status.")
@@ -259,7 +290,8 @@ def operation_finish(*, operation_id, status: str, error_message: str = "") -> O
         if asset_id:
             Asset.objects.select_for_update(no_key=True).filter(pk=asset_id).first()
         op = Operation.objects.select_for_update().get(pk=operation_id)
-        if op.status in TERMINAL_STATUSES:
+        lost = attempt is not None and (op.attempt != attempt or op.status != S.RUNNING)
+        if op.status in TERMINAL_STATUSES or lost:
             return op
         check_transition(op.status, status)
         previous = op.status
@@ -311,60 +343,3 @@ def operation_cancel(*, actor, operation: Operation) -> Operation:
     if not actor.allows(Role.EDITOR):
         raise PermissionDenied(f"Your role {actor.role} cannot cancel operations.")
     return operation_request_cancel(operation=operation, actor=actor.user.get_username())
-
-
-def operation_heartbeat(*, operation_id) -> None:
-    """Record that the worker of a RUNNING operation is alive (``heartbeat_at``)."""
-    Operation.objects.filter(id=operation_id, status=S.RUNNING).update(
-        heartbeat_at=timezone.now()
-    )
-
-
-def operations_recover_stale(*, stale_after_seconds: float, max_attempts: int = 3) -> int:
-    """Requeue RUNNING operations whose worker stopped writing heartbeats more than
-    ``stale_after_seconds`` ago (killed, machine lost, ``make run`` stopped mid-run):
-    RUNNING → PENDING and enqueued again, so the run resumes (documents already stored
-    with the same content hash are skipped). One whose cancel was requested ends
-    CANCELLED; after ``max_attempts`` losses one ends FAILED saying so. Each step is an
-    OperationEvent. Returns how many operations were recovered."""
-    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
-    stale = Operation.objects.filter(status=S.RUNNING, heartbeat_at__lte=cutoff)
-    recovered = 0
-    for operation_id in stale.values_list("id", flat=True):
-        with transaction.atomic():
-            if _recover_one(operation_id, cutoff, max_attempts):
-                recovered += 1
-    return recovered
-
-
-def _recover_one(operation_id, cutoff, max_attempts: int) -> bool:
-    op = (
-        Operation.objects.select_for_update(skip_locked=True)
-        .filter(id=operation_id, status=S.RUNNING, heartbeat_at__lte=cutoff)
-        .first()
-    )
-    if op is None:
-        return False  # it wrote a heartbeat meanwhile, or another reaper has it
-    lost = op.events.filter(kind="WORKER_LOST").count() + 1
-    now, last_beat = timezone.now(), op.heartbeat_at
-    if op.cancel_requested or lost >= max_attempts:
-        status = S.CANCELLED if op.cancel_requested else S.FAILED
-        check_transition(op.status, status)
-        message = "" if op.cancel_requested else (
-            f"The worker was lost {lost} times (no heartbeat); giving up. "
-            "Refresh the asset to try again."
-        )
-        op.status, op.completed_at, op.error_message = status, now, message
-        op.save(update_fields=["status", "completed_at", "error_message"])
-        _event(op, status, "reaper", frm=S.RUNNING, to=status, msg=message or "worker lost")
-        if op.asset_id:
-            _enqueue_next(op.asset_id)
-        return True
-    check_transition(op.status, S.PENDING)
-    op.status, op.heartbeat_at, op.items_processed = S.PENDING, None, 0
-    op.save(update_fields=["status", "heartbeat_at", "items_processed"])
-    _event(op, "WORKER_LOST", "reaper", frm=S.RUNNING, to=S.PENDING,
-           msg=f"No heartbeat since {last_beat:%H:%M:%S} UTC; requeued "
-           f"(attempt {lost + 1} of {max_attempts}).")
-    _enqueue(op.id)
-    return True

@@ -4,7 +4,7 @@ operation that is not PENDING does nothing (operation_start returns None)."""
 from django.conf import settings
 
 from assets_app.ingestion import ingestion_run
-from operations_app.services import operations_recover_stale
+from operations_app.recovery import operations_reap
 
 
 def run_operation(operation_id: str) -> str:
@@ -12,8 +12,9 @@ def run_operation(operation_id: str) -> str:
 
 
 def reap_stale_operations() -> int:
-    """Scheduled every minute (migration 0003): requeue operations whose worker died."""
-    return operations_recover_stale(
+    """Scheduled every ~30 s (migrations 0003, 0006) and run at each worker start
+    (apps.py): requeue operations whose worker died (operations_app.recovery)."""
+    return operations_reap(
         stale_after_seconds=settings.RAGDESK_STALE_AFTER_SECONDS,
         max_attempts=settings.RAGDESK_MAX_ATTEMPTS,
     )

@@ -1,3 +1,3 @@
-from .run import ingestion_run
+from .task import ingestion_run
 
 __all__ = ["ingestion_run"]

@@ -13,7 +13,9 @@ The transaction of ``Batch.flush`` runs, in this order:
 4. documents that end in this batch: their older chunk generations deleted (one
    DELETE) and their rows updated (one bulk UPDATE);
 5. the document still in progress, if it has chunks in the batch: PROCESSING and
-   running counts (one UPDATE).
+   the generation it builds (``building_version``, ``building_key``), so that a run
+   resumed after a crash continues it (one UPDATE). Its counts stay those of its
+   current generation until it completes.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from assets_app.embedding import Embedder, EmbeddingError
 from assets_app.models import Chunk, Document, DocumentStatus
-from operations_app.services import Progress, operation_add_progress
+from operations_app.services import (
+    Progress,
+    operation_add_progress,
+    operation_lock_for_worker,
+)
 
 from .chunking import ChunkPiece
 from .documents import DocumentWork, documents_end, documents_interrupted
@@ -48,13 +53,18 @@ class Batch:
         self,
         *,
         operation_id,
+        attempt: int | None = None,
         asset_id,
         embedder: Embedder,
         check: Callable[[], None],
         progress_every: float,
+        call: Callable | None = None,
     ):
-        self.operation_id, self.asset_id = operation_id, asset_id
+        self.operation_id, self.attempt, self.asset_id = operation_id, attempt, asset_id
         self.embedder, self.check = embedder, check
+        # How an embedding request is made: ``call(fn, *args)``; the run passes one
+        # that writes heartbeats while a slow provider answers.
+        self.call = call or (lambda fn, *args: fn(*args))
         self.progress_every = progress_every
         self.size = settings.RAGDESK_EMBED_BATCH_SIZE
         self.seconds = settings.RAGDESK_EMBED_BATCH_SECONDS
@@ -62,6 +72,7 @@ class Batch:
         self.pieces: list[tuple[DocumentWork, int, ChunkPiece]] = []
         self.ending: list[DocumentWork] = []
         self.unchanged = 0
+        self.done = 0  # documents this operation ended before it was resumed
         self.since: float | None = None  # when the oldest pending work came
         self.open: dict[object, DocumentWork] = {}  # committed chunks, not ended
 
@@ -82,6 +93,9 @@ class Batch:
         if len(self.pieces) >= self.limit or self.stale():
             self.flush()
         if work.ended:  # failed while embedding its earlier chunks
+            return
+        if work.next_index < work.resume_from:  # stored by an earlier attempt
+            work.next_index += 1
             return
         self._pending()
         self.pieces.append((work, work.next_index, piece))
@@ -107,18 +121,28 @@ class Batch:
         if self.stale():
             self.flush()
 
+    def count_done(self) -> None:
+        """Count a document this operation ended before it was resumed: processed,
+        and nothing else (its kind was counted then)."""
+        self._pending()
+        self.done += 1
+        if self.stale():
+            self.flush()
+
     # -- committing -------------------------------------------------------------
     def flush_counts_if_stale(self) -> None:
         """Commit the pending unchanged count alone once stale: for the wait on a
         long parsing step, when embedding is not an option (the helper thread runs
         the tokenizer)."""
-        if self.unchanged and self.stale():
+        if (self.unchanged or self.done) and self.stale():
             with transaction.atomic():
                 operation_add_progress(
-                    operation_id=self.operation_id,
-                    progress=Progress(items=self.unchanged, unchanged=self.unchanged),
+                    operation_id=self.operation_id, attempt=self.attempt,
+                    progress=Progress(
+                        items=self.unchanged + self.done, unchanged=self.unchanged
+                    ),
                 )
-            self.unchanged = 0
+            self.unchanged = self.done = 0
             self.since = time.monotonic() if self.pieces or self.ending else None
 
     def flush(self) -> None:
@@ -147,14 +171,17 @@ class Batch:
             counts[0] += 1
             counts[1] += piece.token_count
         completed = [w for w in self.ending if w.error is None]
-        new = sum(w.is_new for w in completed)
+        new = sum(w.added for w in completed)
         progress = Progress(
-            items=len(self.ending) + self.unchanged, chunks=len(chunks), tokens=billed,
+            items=len(self.ending) + self.unchanged + self.done,
+            chunks=len(chunks), tokens=billed,
             added=new, updated=len(completed) - new, unchanged=self.unchanged,
             failed=len(self.ending) - len(completed),
         )  # fmt: skip
         with transaction.atomic():
-            operation_add_progress(operation_id=self.operation_id, progress=progress)
+            operation_add_progress(
+                operation_id=self.operation_id, attempt=self.attempt, progress=progress
+            )
             self._store(chunks, added)
         for work, (n_chunks, n_tokens) in added.items():
             work.chunks += n_chunks
@@ -167,7 +194,8 @@ class Batch:
             self.open.pop(work.document.pk, None)
         if chunks:
             self._adapt_limit(len(chunks), time.monotonic() - started)
-        self.pieces, self.ending, self.unchanged, self.since = [], [], 0, None
+        self.pieces, self.ending, self.unchanged, self.done = [], [], 0, 0
+        self.since = None
 
     def _embed(self) -> tuple[list[list[float]], int]:
         """Vectors of the buffered chunks and the billed tokens. When the provider
@@ -175,7 +203,7 @@ class Batch:
         their own, so that only the documents it refuses fail."""
         self.check()  # do not pay for a batch that will be thrown away
         try:
-            result = self.embedder.embed([p.content for _, _, p in self.pieces])
+            result = self.call(self.embedder.embed, [p.content for _, _, p in self.pieces])
             return result.vectors, result.billed_tokens
         except EmbeddingError as exc:
             works = list(dict.fromkeys(w for w, _, _ in self.pieces))
@@ -187,7 +215,7 @@ class Batch:
             group = [p for p in self.pieces if p[0] is work]
             self.check()
             try:
-                result = self.embedder.embed([p.content for _, _, p in group])
+                result = self.call(self.embedder.embed, [p.content for _, _, p in group])
             except EmbeddingError as exc:
                 self._fail(work, str(exc))
                 continue
@@ -220,10 +248,10 @@ class Batch:
             )
         going_on = [w for w in added if not w.ended]
         for work in going_on:
+            d = work.document
+            d.building_version, d.building_key = work.version, work.building_key
             if not work.saved:
-                d = work.document
                 d.status, d.file_size = DocumentStatus.PROCESSING, work.file_size
-                d.chunk_count, d.token_count = added[work]
         Document.objects.bulk_create(
             [w.document for w in (*self.ending, *going_on) if not w.saved]
         )
@@ -234,8 +262,8 @@ class Batch:
                 Document.objects.filter(pk=work.document.pk).update(
                     status=DocumentStatus.PROCESSING, error_message="",
                     file_size=work.file_size, content_type=work.document.content_type,
-                    chunk_count=F("chunk_count") + added[work][0],
-                    token_count=F("token_count") + added[work][1], modified_at=now,
+                    building_version=work.version, building_key=work.building_key,
+                    modified_at=now,
                 )  # fmt: skip
 
     def _adapt_limit(self, size: int, seconds: float) -> None:
@@ -252,4 +280,7 @@ class Batch:
         self.pieces, self.ending, self.open = [], [], {}
         if works:
             with transaction.atomic():
-                documents_interrupted(works)
+                if operation_lock_for_worker(
+                    operation_id=self.operation_id, attempt=self.attempt
+                ):  # a worker that lost the operation leaves the documents alone
+                    documents_interrupted(works)

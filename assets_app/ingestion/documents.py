@@ -23,6 +23,7 @@ REEMBED_INTERRUPTED = (
 _ENDED_FIELDS = [
     "version", "status", "error_message", "content_hash", "chunk_count",
     "token_count", "file_size", "content_type", "processed_at", "modified_at",
+    "building_version", "building_key", "last_operation",
 ]  # fmt: skip
 
 
@@ -30,7 +31,10 @@ _ENDED_FIELDS = [
 class DocumentWork:
     """One document's ingestion in this run. ``document`` is its row, or an unsaved
     instance (primary key already chosen) until ``saved``; its chunks are written as
-    ``version``. ``chunks`` and ``tokens`` count what is committed of ``version``."""
+    ``version``. ``chunks`` and ``tokens`` count what is committed of ``version``.
+    ``building_key`` identifies what the chunks are made from (content hash and
+    settings); a resumed run continues a generation of the same key from
+    ``resume_from`` (its chunks below that index are stored already)."""
 
     document: Document
     is_new: bool
@@ -38,6 +42,10 @@ class DocumentWork:
     content_hash: str
     file_size: int  # bytes
     saved: bool
+    operation_id: object = None
+    building_key: str = ""
+    added: bool = False  # counts as added (it had no complete generation), else updated
+    resume_from: int = 0
     next_index: int = 0
     chunks: int = 0
     tokens: int = 0
@@ -57,6 +65,9 @@ class DocumentWork:
         d.file_size = self.file_size
         d.chunk_count, d.token_count = self.chunks + more[0], self.tokens + more[1]
         d.processed_at = d.modified_at = now
+        d.last_operation_id = self.operation_id
+        if status != DocumentStatus.PENDING:  # PENDING: stopped part-way, resumable
+            d.building_version, d.building_key = 0, ""
 
 
 def documents_end(works: list[DocumentWork]) -> None:
@@ -96,6 +107,7 @@ def documents_interrupted(works: list[DocumentWork]) -> None:
         if work.previous is not None:
             d = work.document
             d.version, d.chunk_count, d.token_count = work.previous
+            d.building_version, d.building_key = work.version, work.building_key
             d.status, d.error_message, d.content_hash = (
                 DocumentStatus.COMPLETED, REEMBED_INTERRUPTED, "")
             d.file_size, d.modified_at = work.file_size, now
@@ -105,3 +117,18 @@ def documents_interrupted(works: list[DocumentWork]) -> None:
     kept = [w.document for w in works if w.previous is not None]
     if kept:
         Document.objects.bulk_update(kept, _ENDED_FIELDS)
+
+
+def documents_settle_abandoned(*, asset_id) -> int:
+    """Documents of ``asset_id`` left PROCESSING by a worker that died and will not
+    be resumed (the reaper gave up): one with a complete earlier generation goes back
+    to COMPLETED on it, the others to PENDING; both without a content hash, so the
+    next refresh redoes them (and continues their stored part, ``building_key``).
+    Returns how many were settled."""
+    processing = Document.objects.filter(asset_id=asset_id, status=DocumentStatus.PROCESSING)
+    kept = processing.filter(version__gt=0).update(
+        status=DocumentStatus.COMPLETED, error_message=REEMBED_INTERRUPTED, content_hash=""
+    )
+    return kept + processing.update(
+        status=DocumentStatus.PENDING, error_message=INTERRUPTED, content_hash=""
+    )

@@ -39,31 +39,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max
+from django.db import connections, transaction
+from django.db.models import Count, Max, Sum
 
 from assets_app.embedding import EmbeddingError, get_embedder
 from assets_app.models import Asset, Chunk, Document, DocumentStatus
 from assets_app.sources import SourceError, SourceItem, list_items
-from operations_app.models import OperationStatus
 from operations_app.services import (
     OperationInterrupted,
     Progress,
     operation_add_progress,
-    operation_finish,
     operation_heartbeat,
     operation_set_total,
     operation_should_stop,
-    operation_start,
 )
 
 from .batch import Batch, DocumentWork
 from .chunking import ChunkPiece, DocumentChunker
 from .parsing import MARKDOWN_TYPES, ParseError, parse
+from .stopping import WorkerStopping, stop_requested
 
 logger = logging.getLogger("ragdesk.ingestion")
 HEARTBEAT_SECONDS = 5
@@ -88,11 +87,17 @@ def _split(chunker: DocumentChunker, section) -> list[ChunkPiece]:
 class _Run:
     def __init__(self, op, asset: Asset):
         self.op = op
+        self.attempt = op.attempt  # fences every write (operations_app.services)
         self.asset = asset
+        self.settings_key = ":".join(
+            str(v) for v in (asset.chunk_size, asset.chunk_overlap, asset.embedding_provider,
+                             asset.embedding_model, asset.embedding_dimensions)
+        )  # fmt: skip
         self.check_every = settings.RAGDESK_CANCEL_CHECK_SECONDS
         self.last_check = self.last_heartbeat = time.monotonic()
         self.batch = Batch(
             operation_id=op.id,
+            attempt=op.attempt,
             asset_id=asset.id,
             embedder=get_embedder(
                 provider=asset.embedding_provider,
@@ -101,20 +106,24 @@ class _Run:
             ),
             check=lambda: self.check(force=True),
             progress_every=self.check_every,
+            call=self.beating,
         )
 
     # -- cancellation -------------------------------------------------------------
     def check(self, *, force: bool = False) -> None:
-        """Raise OperationInterrupted when the operation must stop; write a heartbeat
-        at least every HEARTBEAT_SECONDS (the reaper requeues silent operations)."""
+        """Raise WorkerStopping when the worker process was asked to stop, and
+        OperationInterrupted when the operation must stop; write a heartbeat at least
+        every HEARTBEAT_SECONDS (the reaper requeues silent operations)."""
+        if signame := stop_requested():
+            raise WorkerStopping(signame)
         now = time.monotonic()
         if force or now - self.last_check >= self.check_every:
             self.last_check = now
-            if operation_should_stop(operation_id=self.op.id):
+            if operation_should_stop(operation_id=self.op.id, attempt=self.attempt):
                 raise OperationInterrupted(str(self.op.id))
             if now - self.last_heartbeat >= HEARTBEAT_SECONDS:
                 self.last_heartbeat = now
-                operation_heartbeat(operation_id=self.op.id)
+                operation_heartbeat(operation_id=self.op.id, attempt=self.attempt)
 
     def off_thread(self, fn, *args):
         """``fn(*args)`` on the helper thread, checking for cancellation every
@@ -137,11 +146,34 @@ class _Run:
                         _helper = None
                     raise
 
+    def beating(self, fn, *args):
+        """``fn(*args)`` while a side thread writes a heartbeat every
+        HEARTBEAT_SECONDS (from the first one on, over its own connection): an
+        embedding request may outlast the reaper's threshold
+        (``RAGDESK_STALE_AFTER_SECONDS``). Not interrupted by a cancel: a batch the
+        provider bills is stored and counted."""
+        done = threading.Event()
+
+        def beat():
+            try:
+                while not done.wait(HEARTBEAT_SECONDS):
+                    operation_heartbeat(operation_id=self.op.id, attempt=self.attempt)
+            except Exception:  # noqa: BLE001 - the main thread sees database trouble
+                logger.warning("operation %s: heartbeat failed", self.op.id)
+            finally:
+                connections.close_all()  # this thread's own
+
+        threading.Thread(target=beat, daemon=True, name="ragdesk-heartbeat").start()
+        try:
+            return fn(*args)
+        finally:
+            done.set()
+
     # -- the run ------------------------------------------------------------------
     def run(self) -> None:
         try:
             self._run()
-        except Exception:
+        except BaseException:
             try:
                 self.batch.interrupt()
             except Exception:
@@ -163,16 +195,17 @@ class _Run:
             listed = {i.key for i in items}
             vanished = [d.pk for k, d in documents.items() if k not in listed]
         operation_set_total(
-            operation_id=self.op.id, items_total=len(items) + len(vanished)
-        )
+            operation_id=self.op.id, attempt=self.attempt,
+            items_total=len(items) + len(vanished),
+        )  # fmt: skip
         for start in range(0, len(vanished), VANISHED_PER_TRANSACTION):
             self.check(force=True)
             ids = vanished[start : start + VANISHED_PER_TRANSACTION]
             with transaction.atomic():
                 operation_add_progress(
-                    operation_id=self.op.id,
+                    operation_id=self.op.id, attempt=self.attempt,
                     progress=Progress(items=len(ids), deleted=len(ids)),
-                )
+                )  # fmt: skip
                 Document.objects.filter(pk__in=ids).delete()
         for item in items:
             self.check()
@@ -180,6 +213,9 @@ class _Run:
         self.batch.flush()
 
     def process(self, item: SourceItem, document: Document | None) -> None:
+        if self.ended_by_this_run(document, content_hash=None):
+            self.batch.count_done()  # FAILED before this operation was resumed
+            return
         try:
             data = item.read()
         except OSError as exc:
@@ -188,6 +224,9 @@ class _Run:
             self.batch.end(work, error=f"Cannot read the source item: {exc}")
             return
         content_hash = hashlib.sha256(data).hexdigest()
+        if self.ended_by_this_run(document, content_hash=content_hash):
+            self.batch.count_done()  # COMPLETED before this operation was resumed
+            return
         if (
             document is not None
             and not self.op.force
@@ -205,6 +244,19 @@ class _Run:
             self.batch.end(work, error=str(exc))
             return
         self.batch.end(work)
+
+    def ended_by_this_run(self, document: Document | None, *, content_hash) -> bool:
+        """True for a document this operation completed (with ``content_hash``) or
+        failed (when ``content_hash`` is None) before a worker loss or stop
+        requeued it: the resumed run neither redoes nor recounts it."""
+        if document is None or document.last_operation_id != self.op.id:
+            return False
+        if content_hash is None:
+            return document.status == DocumentStatus.FAILED
+        return (
+            document.status == DocumentStatus.COMPLETED
+            and document.content_hash == content_hash
+        )
 
     def work(
         self,
@@ -225,12 +277,26 @@ class _Run:
                 source_url=item.source_url,
             )  # fmt: skip
         document.content_type = item.content_type
-        version = document.version + step
+        key = f"{content_hash}:{self.settings_key}" if step else ""
+        # A complete generation it replaces: COMPLETED, or PROCESSING after a worker
+        # died re-embedding it (new documents are PROCESSING at version 0).
+        had_complete = document.version > 0 and document.status in (
+            DocumentStatus.COMPLETED, DocumentStatus.PROCESSING)  # fmt: skip
+        version, resume_from, chunks, tokens = document.version + step, 0, 0, 0
         if step and not is_new:
-            # A worker killed mid-document (SIGKILL, OOM) leaves chunks of a version
-            # above the row's; write above them so the unique position never collides.
+            # A generation of the same content and settings stored part-way by an
+            # earlier attempt continues after its last chunk; any other stored above
+            # the row's version (a worker killed mid-document) is written over with
+            # the next version, so the unique position never collides.
             stored = Chunk.objects.filter(document=document).aggregate(v=Max("document_version"))
             version = max(version, (stored["v"] or 0) + 1)
+            if document.building_key == key and document.building_version:
+                part = Chunk.objects.filter(
+                    document=document, document_version=document.building_version
+                ).aggregate(n=Count("id"), last=Max("chunk_index"), t=Sum("token_count"))
+                if part["n"] and part["last"] == part["n"] - 1:  # a prefix, as written
+                    version, resume_from = document.building_version, part["n"]
+                    chunks, tokens = part["n"], part["t"]
         return DocumentWork(
             document=document,
             is_new=is_new,
@@ -238,11 +304,17 @@ class _Run:
             content_hash=content_hash,
             file_size=size,
             saved=not is_new,
-            chunks=0 if step else document.chunk_count,
-            tokens=0 if step else document.token_count,
+            operation_id=self.op.id,
+            building_key=key,
+            # added: never complete before (new, or stopped part-way); a FAILED one
+            # that now succeeds counts as updated
+            added=not had_complete and document.status != DocumentStatus.FAILED,
+            resume_from=resume_from,
+            chunks=chunks if step else document.chunk_count,
+            tokens=tokens if step else document.token_count,
             previous=(
                 (document.version, document.chunk_count, document.token_count)
-                if step and not is_new and document.status == DocumentStatus.COMPLETED
+                if step and had_complete and document.version != version
                 else None
             ),
         )
@@ -261,40 +333,3 @@ class _Run:
                 self.batch.add(work, piece)
                 if work.ended:  # the provider refused its chunks
                     return
-
-
-def ingestion_run(*, operation_id) -> str:
-    """Run the operation ``operation_id`` to a terminal status; returns that status, or
-    ``"SKIPPED"`` when it was not PENDING (redelivery, cancelled, or another operation
-    of its asset runs — then it is enqueued again when that one ends)."""
-    op = operation_start(operation_id=operation_id)
-    if op is None:
-        return "SKIPPED"
-    asset = Asset.objects.filter(pk=op.asset_id).first()
-    if asset is None:
-        return operation_finish(
-            operation_id=op.id,
-            status=OperationStatus.FAILED,
-            error_message="asset deleted",
-        ).status
-    try:
-        _Run(op, asset).run()
-    except OperationInterrupted:
-        op.refresh_from_db(fields=["status", "cancel_requested"])
-        if op.status == OperationStatus.RUNNING:  # cancel requested and observed
-            return operation_finish(
-                operation_id=op.id, status=OperationStatus.CANCELLED
-            ).status
-        return op.status  # ended elsewhere (asset deleted)
-    except (SourceError, EmbeddingError) as exc:
-        return operation_finish(
-            operation_id=op.id, status=OperationStatus.FAILED, error_message=str(exc)
-        ).status
-    except Exception as exc:
-        logger.exception("operation %s failed", operation_id)
-        return operation_finish(
-            operation_id=op.id,
-            status=OperationStatus.FAILED,
-            error_message=f"Internal error: {type(exc).__name__}: {exc}",
-        ).status
-    return operation_finish(operation_id=op.id, status=OperationStatus.COMPLETED).status

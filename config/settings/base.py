@@ -149,11 +149,14 @@ RAGDESK_FOLDER_ROOTS = [
 RAGDESK_EMBED_BATCH_SIZE = int(os.environ.get("RAGDESK_EMBED_BATCH_SIZE", "64"))
 RAGDESK_EMBED_BATCH_SECONDS = float(os.environ.get("RAGDESK_EMBED_BATCH_SECONDS", "1"))
 RAGDESK_CANCEL_CHECK_SECONDS = 0.5
-# A running operation writes a heartbeat at least every 5 s; one silent for longer than
-# this is requeued by the reaper (an embedding request may take up to its 60 s timeout),
-# at most RAGDESK_MAX_ATTEMPTS times in all.
-RAGDESK_STALE_AFTER_SECONDS = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "120"))
-RAGDESK_MAX_ATTEMPTS = 3
+# A running operation writes a heartbeat at least every 5 s (also while an embedding
+# request is in flight); one silent for longer than this is requeued by the reaper
+# (every 30 s and at each worker's start), after RAGDESK_MAX_ATTEMPTS losses it FAILS.
+RAGDESK_STALE_AFTER_SECONDS = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "60"))
+RAGDESK_MAX_ATTEMPTS = int(os.environ.get("RAGDESK_MAX_ATTEMPTS", "3"))
+# A worker that lost its database connection tries to reconnect this long (s) before
+# leaving the operation to the reaper.
+RAGDESK_DB_RECONNECT_SECONDS = float(os.environ.get("RAGDESK_DB_RECONNECT_SECONDS", "60"))
 
 # --- the API ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -49,8 +49,8 @@ def _record(monkeypatch, *, before_embed=None):
             before_embed(len(calls["embed"]))
         return embed(self, texts)
 
-    def recording_add(*, operation_id, progress):
-        add(operation_id=operation_id, progress=progress)
+    def recording_add(*, operation_id, progress, **kw):
+        add(operation_id=operation_id, progress=progress, **kw)
         calls["progress"].append((time.monotonic(), progress))
 
     monkeypatch.setattr(HashedLexicalEmbedder, "embed", recording_embed)
@@ -141,8 +141,16 @@ def test_cancel_mid_multi_document_batch_keeps_counters_equal_to_stored_and_no_o
 
     asset_refresh(actor=editor_member, asset=asset)
     op = run_one(run_queued)
-    assert (op.status, op.documents_updated, op.documents_added) == (S.COMPLETED, 1, 2)
-    _assert_counters_equal_stored(op, asset)
+    # a.txt never completed, so it is added too (not "updated")
+    assert (op.status, op.documents_updated, op.documents_added) == (S.COMPLETED, 0, 3)
+    # The refresh continued a.txt after its 4 stored chunks: it embedded and billed
+    # only a4, a5, b0, c0; the cancelled operation keeps what it stored.
+    cancelled = Operation.objects.get(status=S.CANCELLED)
+    stored = Chunk.objects.filter(asset=asset)
+    assert op.chunk_count == stored.filter(operation=op).count() == 4
+    assert cancelled.chunk_count == stored.filter(operation=cancelled).count() == 4
+    assert op.token_count + cancelled.token_count == stored.aggregate(t=Sum("token_count"))["t"]
+    assert Document.objects.filter(asset=asset).aggregate(n=Sum("chunk_count"))["n"] == 8
     for document in Document.objects.filter(asset=asset):
         assert document.status == "COMPLETED"
         assert_one_generation(document)

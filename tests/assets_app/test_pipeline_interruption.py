@@ -89,7 +89,8 @@ def test_refresh_after_a_cancel_completes_the_interrupted_document(
     asset_refresh(actor=editor_member, asset=asset)
     op = run_one(run_queued)
 
-    assert (op.status, op.documents_updated) == (S.COMPLETED, 1)
+    # it never completed before, so it counts as added
+    assert (op.status, op.documents_added, op.documents_updated) == (S.COMPLETED, 1, 0)
     document = Document.objects.get(asset=asset)
     assert document.status == "COMPLETED" and document.content_hash
     assert_one_generation(document)
@@ -104,11 +105,11 @@ def _cancel_when_completing(monkeypatch):
     real = op_services.operation_add_progress
     armed = [True]
 
-    def cancel_then_add(*, operation_id, progress):
+    def cancel_then_add(*, operation_id, progress, **kw):
         if armed[0] and (progress.added or progress.updated):  # completing a document
             armed[0] = False
             _cancel_running()
-        return real(operation_id=operation_id, progress=progress)
+        return real(operation_id=operation_id, progress=progress, **kw)
 
     monkeypatch.setattr(
         "assets_app.ingestion.batch.operation_add_progress", cancel_then_add
@@ -258,8 +259,8 @@ def test_deleting_an_asset_while_a_batch_is_being_stored_succeeds(
     real = op_services.operation_add_progress
     in_batch, delete_started = threading.Event(), threading.Event()
 
-    def add_then_hold(*, operation_id, progress):
-        real(operation_id=operation_id, progress=progress)
+    def add_then_hold(*, operation_id, progress, **kw):
+        real(operation_id=operation_id, progress=progress, **kw)
         if progress.chunks and not in_batch.is_set():  # the first batch's transaction
             in_batch.set()
             delete_started.wait(10)

@@ -10,11 +10,8 @@ from django.utils import timezone
 from assets_app.models import Chunk
 from assets_app.services import asset_create_from_uploads
 from operations_app.models import Operation, OperationStatus
-from operations_app.services import (
-    operation_request_cancel,
-    operation_start,
-    operations_recover_stale,
-)
+from operations_app.recovery import operations_recover_stale
+from operations_app.services import operation_request_cancel, operation_start
 from operations_app.tasks import reap_stale_operations
 from tests.conftest import upload
 
@@ -100,5 +97,63 @@ def test_requeued_operation_resumes_and_completes(editor_member, run_queued, no_
 def test_reaper_schedule_is_installed_by_the_migrations():
     from django_q.models import Schedule
 
-    schedule = Schedule.objects.get(func="operations_app.tasks.reap_stale_operations")
-    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == ("I", 1, -1)
+    schedules = Schedule.objects.filter(
+        func="operations_app.tasks.reap_stale_operations"
+    ).order_by("next_run")
+    assert [(s.schedule_type, s.minutes, s.repeats) for s in schedules] == [("I", 1, -1)] * 2
+    offset = (schedules[1].next_run - schedules[0].next_run).total_seconds()
+    assert 25 <= offset <= 35  # two one-minute schedules half a minute apart
+
+
+def test_reaper_schedules_a_one_off_run_when_a_heartbeat_is_about_to_go_stale(
+    editor_member, no_enqueue, settings
+):
+    from django_q.models import Schedule
+
+    from operations_app.recovery import REAP_AGAIN
+
+    settings.RAGDESK_STALE_AFTER_SECONDS = 60
+    _, op = _running_op(editor_member, no_enqueue, silent_for=40)  # stale in 20 s
+
+    assert reap_stale_operations() == 0
+    op.refresh_from_db()
+    once = Schedule.objects.get(name=REAP_AGAIN)
+    due = op.heartbeat_at + timedelta(seconds=61)
+    assert once.schedule_type == Schedule.ONCE and once.repeats == 1
+    assert abs((once.next_run - due).total_seconds()) < 0.01
+
+
+def test_reaper_schedules_nothing_for_fresh_heartbeats(editor_member, no_enqueue, settings):
+    from django_q.models import Schedule
+
+    from operations_app.recovery import REAP_AGAIN
+
+    settings.RAGDESK_STALE_AFTER_SECONDS = 60
+    _running_op(editor_member, no_enqueue, silent_for=1)  # stale in 59 s: next run's job
+
+    reap_stale_operations()
+    assert not Schedule.objects.filter(name=REAP_AGAIN).exists()
+
+
+def test_a_worker_that_lost_its_operation_can_no_longer_write_into_it(
+    editor_member, no_enqueue
+):
+    from operations_app.services import (
+        OperationInterrupted,
+        Progress,
+        operation_add_progress,
+        operation_finish,
+    )
+
+    _, op = _running_op(editor_member, no_enqueue, silent_for=300)
+    lost_attempt = Operation.objects.get(pk=op.pk).attempt
+    operations_recover_stale(stale_after_seconds=120)
+    operation_start(operation_id=op.id)  # another worker resumes it
+    with pytest.raises(OperationInterrupted):
+        operation_add_progress(
+            operation_id=op.id, attempt=lost_attempt, progress=Progress(chunks=5)
+        )
+    operation_finish(operation_id=op.id, status=S.COMPLETED, attempt=lost_attempt)
+
+    op.refresh_from_db()
+    assert (op.status, op.attempt, op.chunk_count) == (S.RUNNING, lost_attempt + 1, 0)

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from operations_app.services import operations_recover_stale
+from operations_app.recovery import operations_recover_stale
 
 GRACE_SECONDS = 10
 
