@@ -47,9 +47,9 @@ from django.conf import settings
 from django.db import connections, transaction
 from django.db.models import Count, Max, Sum
 
-from assets_app.embedding import EmbeddingError, get_embedder
+from assets_app.embedding import get_embedder
 from assets_app.models import Asset, Chunk, Document, DocumentStatus
-from assets_app.sources import SourceError, SourceItem, list_items
+from assets_app.sources import SourceItem, list_items
 from operations_app.services import (
     OperationInterrupted,
     Progress,

@@ -114,7 +114,7 @@ def _assert_resumed_consistently(op: Operation, embedding_server, *, sent_after:
 
 
 def test_sigkill_mid_batch_then_another_cluster_resumes_without_embedding_twice(
-    transactional_db, embedding_server, editor_member, openai_price, tmp_path, request
+    transactional_db, embedding_server, editor_member, openai_price, tmp_path, request  # noqa: F811
 ):
     env = _cluster_env(embedding_server, RAGDESK_STALE_AFTER_SECONDS="2")
     with running_qcluster(log_path=tmp_path / "first.log", env=env, workers=1) as first:
@@ -144,7 +144,7 @@ def test_sigkill_mid_batch_then_another_cluster_resumes_without_embedding_twice(
 
 
 def test_sigterm_hands_the_operation_back_pending_then_it_resumes(
-    transactional_db, embedding_server, editor_member, openai_price, tmp_path
+    transactional_db, embedding_server, editor_member, openai_price, tmp_path  # noqa: F811
 ):
     env = _cluster_env(embedding_server)
     with running_qcluster(log_path=tmp_path / "first.log", env=env, workers=1) as first:
@@ -195,7 +195,7 @@ def _restart_embedded_postgres() -> None:
 
 @pytest.mark.skipif(bool(os.environ.get("DATABASE_URL")), reason="needs the embedded server")
 def test_postgres_restart_mid_run_the_worker_reconnects_and_the_operation_resumes(
-    transactional_db, embedding_server, editor_member, openai_price, tmp_path
+    transactional_db, embedding_server, editor_member, openai_price, tmp_path  # noqa: F811
 ):
     env = _cluster_env(embedding_server, RAGDESK_DB_RECONNECT_SECONDS="30")
     with running_qcluster(log_path=tmp_path / "qcluster.log", env=env, workers=1) as cluster:
