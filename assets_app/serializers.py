@@ -97,8 +97,16 @@ class EmbeddingInput(StrictSerializer):
     chunkOverlap = serializers.IntegerField(required=False)
 
 
+class SourceTypeField(serializers.ChoiceField):
+    """A descriptor key; ``WEB`` is accepted for ``web`` (API.md spells enums
+    UPPER_SNAKE, while ``config.sourceType`` reads back as the descriptor's key)."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data.lower() if isinstance(data, str) else data)
+
+
 class SourceConfigInput(StrictSerializer):
-    sourceType = serializers.ChoiceField(choices=sorted(SOURCE_TYPES))
+    sourceType = SourceTypeField(choices=sorted(SOURCE_TYPES))
     parameters = serializers.DictField(required=False, default=dict)
 
 

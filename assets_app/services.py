@@ -28,7 +28,9 @@ from operations_app.services import operation_create, operations_fail_for_delete
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
 from .models import Asset, Document, Membership, Role, SourceType, UploadedFile
 from .selectors import model_max_input_tokens
-from .sources import SourceError
+from .sources import ParameterError, SourceError
+from .sources import git as git_source
+from .sources import web as web_source
 from .sources.folder import check_glob, resolve_allowed_folder
 
 MIN_CHUNK_SIZE = 16  # tokens; smaller chunks carry too little meaning to embed
@@ -196,6 +198,52 @@ def asset_create_from_folder(
     return asset, op
 
 
+def source_parameters_check(
+    *, actor: Membership, source_type: str, parameters: dict
+) -> dict:
+    """The web or git ``parameters`` completed with defaults, after checking their
+    values (types are the descriptor's check): a URL must be well-formed and reach a
+    public address (SSRF guard, docs/sources.md); a repository on the server needs
+    ADMIN. Raises ValidationFailed with ``errors[<parameter>]``."""
+    try:
+        if source_type == SourceType.WEB:
+            return web_source.check_parameters(parameters)
+        if source_type == SourceType.GIT:
+            return git_source.check_parameters(
+                parameters, may_read_server=actor.allows(Role.ADMIN)
+            )
+    except ParameterError as exc:
+        raise ValidationFailed(str(exc), errors={exc.name: [str(exc)]}) from exc
+    raise ValidationFailed(
+        f"Source type {source_type!r} is not created from parameters.",
+        errors={"sourceType": ["Use upload or folder."]},
+    )
+
+
+def asset_create_from_source(
+    *, actor: Membership, display_name: str, source_type: str, parameters: dict,
+    **embedding,
+) -> tuple[Asset, Operation]:
+    """Create a ``web`` or ``git`` asset (EDITOR) and start its INGEST operation.
+    ``parameters`` are the descriptor's (types already checked); see
+    ``source_parameters_check`` for the values. Raises PermissionDenied or
+    ValidationFailed."""
+    _require(actor, Role.EDITOR, "create assets")
+    parameters = source_parameters_check(
+        actor=actor, source_type=source_type, parameters=parameters
+    )
+    display_name = (display_name or "").strip() or parameters["url"]
+    with transaction.atomic():
+        asset = _new_asset(
+            actor, display_name=display_name[:200], source_type=source_type,
+            source_parameters=parameters, **embedding,
+        )
+        op = operation_create(
+            asset=asset, type=OperationType.INGEST, created_by=_actor_name(actor)
+        )
+    return asset, op
+
+
 def asset_update_settings(
     *,
     actor: Membership,
@@ -282,12 +330,16 @@ def asset_refresh(
 
 def asset_delete(*, actor: Membership, asset: Asset) -> None:
     """Delete the asset with its documents, chunks and uploads; its active operations
-    end FAILED ("asset deleted") and keep their history."""
+    end FAILED ("asset deleted") and keep their history. A git asset's clone on this
+    machine is removed after the commit (on other machines it is an orphan cache)."""
     _require_for_asset(actor, asset, Role.ADMIN, "delete assets")
     with transaction.atomic():
         locked = Asset.objects.select_for_update().get(pk=asset.pk)
         operations_fail_for_deleted_asset(asset=locked, actor=_actor_name(actor))
+        asset_id, is_git = locked.pk, locked.source_type == SourceType.GIT
         locked.delete()
+        if is_git:
+            transaction.on_commit(lambda: git_source.clone_remove(asset_id))
 
 
 def document_delete(*, actor: Membership, document: Document) -> None:

@@ -93,8 +93,30 @@ def _create_folder(actor, name: str, parameters: dict, chunking: dict):
     )
 
 
+def _create_from_source(source_type: str):
+    def create(actor, name: str, parameters: dict, chunking: dict):
+        try:
+            return services.asset_create_from_source(
+                actor=actor, display_name=name, source_type=source_type,
+                parameters=parameters, **chunking,
+            )  # fmt: skip
+        except ValidationFailed as exc:
+            names = {p.name for p in SOURCE_TYPES[source_type].parameters}
+            exc.errors = {
+                (f"config.parameters.{k}" if k in names else k): v
+                for k, v in exc.errors.items()
+            }
+            raise
+
+    return create
+
+
 # Source types created from a JSON body; upload is created with POST assets:file.
-JSON_CREATORS = {SourceType.FOLDER: _create_folder}
+JSON_CREATORS = {
+    SourceType.FOLDER: _create_folder,
+    SourceType.WEB: _create_from_source(SourceType.WEB),
+    SourceType.GIT: _create_from_source(SourceType.GIT),
+}
 
 
 def _source_config(config: dict | None, *, upload: bool) -> tuple[str, dict]:
@@ -152,9 +174,14 @@ class AssetListAPI(TenantAPIView):
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
         request=AssetCreateInput,
         responses={200: WITH_OPERATION, **problems(400, *TENANT_ERRORS, 422)},
-        examples=[examples.CREATE_FOLDER, examples.CREATED],
-        description="EDITOR. Creates a folder asset (upload assets: POST assets:file) "
-        "and starts its INGEST operation.",
+        examples=[
+            examples.CREATE_FOLDER, examples.CREATE_WEB, examples.CREATE_GIT,
+            examples.CREATED,
+        ],
+        description="EDITOR. Creates a folder (ADMIN), web or git asset (upload "
+        "assets: POST assets:file) and starts its INGEST operation. A URL that "
+        "resolves to a private, loopback or link-local address is a 400 naming "
+        "config.parameters.url.",
     )
     @idempotent
     def post(self, request, tenant):

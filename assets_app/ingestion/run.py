@@ -149,7 +149,7 @@ class _Run:
             raise
 
     def _run(self) -> None:
-        items = list(list_items(self.asset))
+        items = list(list_items(self.asset, force=self.op.force, check=self.check))
         documents = {d.source_key: d for d in Document.objects.filter(asset=self.asset)}
         if self.op.document_ids is not None:
             wanted = {str(i) for i in self.op.document_ids}
@@ -180,6 +180,9 @@ class _Run:
         self.batch.flush()
 
     def process(self, item: SourceItem, document: Document | None) -> None:
+        if item.not_modified and self._unchanged(document) and document.content_hash:
+            self.batch.count_unchanged()  # the source said so without sending bytes
+            return
         try:
             data = item.read()
         except OSError as exc:
@@ -188,23 +191,27 @@ class _Run:
             self.batch.end(work, error=f"Cannot read the source item: {exc}")
             return
         content_hash = hashlib.sha256(data).hexdigest()
-        if (
-            document is not None
-            and not self.op.force
-            and document.status == DocumentStatus.COMPLETED
-            and document.content_hash == content_hash
-        ):
+        if self._unchanged(document) and document.content_hash == content_hash:
             self.batch.count_unchanged()
             return
         work = self.work(
             item, document, size=len(data), content_hash=content_hash, step=1
         )
+        work.validators = item.validators
         try:
             self.chunk(work, data, item.content_type)
         except ParseError as exc:
             self.batch.end(work, error=str(exc))
             return
         self.batch.end(work)
+
+    def _unchanged(self, document: Document | None) -> bool:
+        """Whether ``document`` may stay as stored if its source is unchanged."""
+        return (
+            document is not None
+            and not self.op.force
+            and document.status == DocumentStatus.COMPLETED
+        )
 
     def work(
         self,
