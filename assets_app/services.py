@@ -251,10 +251,13 @@ def asset_update_settings(
     display_name: str | None = None,
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
+    source_parameters: dict | None = None,
     dry_run: bool = False,
 ) -> tuple[Asset, Operation | None]:
     """Change only the given fields (API.md "PATCH semantics"). A name change applies at
-    once; a chunk size or overlap change starts a REINDEX, returned with the asset.
+    once; a chunk size or overlap change starts a REINDEX, returned with the asset; new
+    ``source_parameters`` of a web or git asset (checked like on create; a secret not
+    given keeps its stored value) start a REFRESH (a REINDEX re-reads them anyway).
     ``dry_run`` checks the role and the values and returns ``(asset, None)`` without
     saving (the dashboard's confirmation step). Raises PermissionDenied or
     ValidationFailed; nothing is saved on error."""
@@ -271,6 +274,12 @@ def asset_update_settings(
         )
     except ValidationFailed as exc:
         errors.update(exc.errors)
+    new_parameters = None
+    if source_parameters is not None:
+        try:
+            new_parameters = _changed_parameters(actor, asset, source_parameters)
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
     if errors:
         raise ValidationFailed("The settings are invalid; nothing was saved.", errors=errors)
     reindex = (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap)
@@ -285,13 +294,34 @@ def asset_update_settings(
         if reindex:
             asset.chunk_size, asset.chunk_overlap = new_size, new_overlap
             fields += ["chunk_size", "chunk_overlap"]
+        if new_parameters is not None:
+            asset.source_parameters = new_parameters
+            fields.append("source_parameters")
         asset.save(update_fields=fields)
         op = None
-        if reindex:
+        if reindex or new_parameters is not None:
             op = operation_create(
-                asset=asset, type=OperationType.REINDEX, created_by=_actor_name(actor)
+                asset=asset, created_by=_actor_name(actor),
+                type=OperationType.REINDEX if reindex else OperationType.REFRESH,
             )
     return asset, op
+
+
+def _changed_parameters(actor: Membership, asset: Asset, parameters: dict) -> dict | None:
+    """The asset's checked new source parameters, or None when they do not change.
+    Secrets not given keep their stored values."""
+    from .sources.descriptors import SOURCE_TYPES
+
+    descriptor = SOURCE_TYPES[asset.source_type]
+    kept = {
+        p.name: asset.source_parameters[p.name]
+        for p in descriptor.parameters
+        if p.secret and p.name in asset.source_parameters
+    }
+    checked = source_parameters_check(
+        actor=actor, source_type=asset.source_type, parameters={**kept, **parameters}
+    )
+    return None if checked == asset.source_parameters else checked
 
 
 def asset_refresh(
