@@ -61,8 +61,6 @@ NOT_SUPPORTED_YET = {
     "currencyBudget": "Budgets are not supported yet.",
     "autoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
     "disableAutoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
-    "sourceConfig": "Changing the source of an existing asset is not supported yet; "
-    "create a new asset.",
 }
 
 
@@ -110,6 +108,14 @@ class SourceConfigInput(StrictSerializer):
     parameters = serializers.DictField(required=False, default=dict)
 
 
+class SourceConfigPatchInput(StrictSerializer):
+    """New source parameters of a web or git asset (all of them; a secret left out
+    keeps its value). ``sourceType``, if given, must be the asset's."""
+
+    sourceType = SourceTypeField(choices=sorted(SOURCE_TYPES), required=False)
+    parameters = serializers.DictField()
+
+
 class AssetCreateInput(StrictSerializer):
     config = SourceConfigInput()
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -135,7 +141,7 @@ class AssetPatchInput(StrictSerializer):
     currencyBudget = _not_yet("currencyBudget")
     autoUpdate = _not_yet("autoUpdate")
     disableAutoUpdate = _not_yet("disableAutoUpdate")
-    sourceConfig = _not_yet("sourceConfig")
+    sourceConfig = SourceConfigPatchInput(required=False)
 
 
 class RefreshInput(StrictSerializer):

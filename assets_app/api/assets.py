@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -93,24 +94,57 @@ def _create_folder(actor, name: str, parameters: dict, chunking: dict):
     )
 
 
+@contextmanager
+def _parameter_errors(prefix: str, source_type: str):
+    """Re-key a service's errors on source parameters as ``<prefix>.<name>``."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        descriptor = SOURCE_TYPES.get(source_type)
+        names = {p.name for p in descriptor.parameters} if descriptor else set()
+        exc.errors = {
+            (f"{prefix}.{k}" if k in names else k): v for k, v in exc.errors.items()
+        }
+        raise
+
+
 def _create_from_source(source_type: str):
     def create(actor, name: str, parameters: dict, chunking: dict):
-        try:
+        with _parameter_errors("config.parameters", source_type):
             return services.asset_create_from_source(
                 actor=actor, display_name=name, source_type=source_type,
                 parameters=parameters, **chunking,
             )  # fmt: skip
-        except ValidationFailed as exc:
-            names = {p.name for p in SOURCE_TYPES[source_type].parameters}
-            exc.errors = {
-                (f"config.parameters.{k}" if k in names else k): v
-                for k, v in exc.errors.items()
-            }
-            raise
 
     return create
 
 
+def _patched_parameters(asset: Asset, config: dict | None) -> dict | None:
+    """The new parameters of a PATCH's ``sourceConfig`` (types checked), or None."""
+    if config is None:
+        return None
+    if asset.source_type not in EDITABLE_SOURCES:
+        raise ValidationFailed(
+            f"Changing the source of {asset.source_type} assets is not supported yet.",
+            errors={"sourceConfig": [
+                "Changing the source of upload and folder assets is not supported "
+                "yet; create a new asset."]},
+        )  # fmt: skip
+    if config.get("sourceType", asset.source_type) != asset.source_type:
+        raise ValidationFailed(
+            "The source type of an asset cannot change; create a new asset.",
+            errors={"sourceConfig.sourceType": [f"Must be {asset.source_type!r}."]},
+        )
+    parameters = config["parameters"]
+    if errors := parameters_check(SOURCE_TYPES[asset.source_type], parameters):
+        raise ValidationFailed(
+            "The source parameters are invalid; see errors for each one.",
+            errors={f"sourceConfig.parameters.{k}": v for k, v in errors.items()},
+        )
+    return parameters
+
+
+EDITABLE_SOURCES = (SourceType.WEB, SourceType.GIT)  # PATCH sourceConfig
 # Source types created from a JSON body; upload is created with POST assets:file.
 JSON_CREATORS = {
     SourceType.FOLDER: _create_folder,
@@ -259,7 +293,8 @@ class AssetUploadAPI(TenantAPIView):
 
 class AssetDetailAPI(TenantAPIView):
     """GET (with ETag), PATCH (``displayName``, ``embedding.chunkSize`` /
-    ``chunkOverlap`` — a REINDEX; honours If-Match, 412), DELETE (204) of one asset."""
+    ``chunkOverlap`` — a REINDEX; ``sourceConfig`` of a web or git asset — a REFRESH;
+    honours If-Match, 412), DELETE (204) of one asset."""
 
     parser_classes = [JSONParser]
 
@@ -287,12 +322,18 @@ class AssetDetailAPI(TenantAPIView):
         },
         examples=[examples.PATCH_NAME, examples.PATCH_CHUNKING],
         description="EDITOR. Only the members sent change; new chunking starts a "
-        "REINDEX operation.",
+        "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH.",
     )
     def patch(self, request, tenant, asset_id):
         asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
         data = _parse(AssetPatchInput, request.data)
-        with transaction.atomic(), _wire_names():
+        parameters = _patched_parameters(asset, data.get("sourceConfig"))
+        prefix = "sourceConfig.parameters"
+        with (
+            transaction.atomic(),
+            _wire_names(),
+            _parameter_errors(prefix, asset.source_type),
+        ):
             # The If-Match check and the write must see the same version: lock the row
             # (the service takes the same lock again, within this transaction).
             asset = Asset.objects.select_for_update().get(pk=asset.pk)
@@ -301,6 +342,7 @@ class AssetDetailAPI(TenantAPIView):
                 actor=self.membership,
                 asset=asset,
                 display_name=data.get("displayName"),
+                source_parameters=parameters,
                 **_chunking(data.get("embedding"), asset),
             )
         return Response(
