@@ -165,7 +165,8 @@ class AssetAdmin(admin.ModelAdmin):
     @admin.display(description="source")
     def source(self, obj):
         """Where it reads from: the URL (web, git) or folder path."""
-        return obj.source_parameters.get("url") or obj.source_parameters.get("path") or "—"
+        parameters = obj.source_parameters
+        return parameters.get("url") or parameters.get("path") or "—"
 
     @admin.display(description="source parameters")
     def parameters(self, obj):

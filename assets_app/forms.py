@@ -122,14 +122,17 @@ class LinesField(forms.CharField):
         return "\n".join(value) if isinstance(value, list | tuple) else value
 
     def clean(self, value):
-        return [line.strip() for line in super().clean(value).splitlines() if line.strip()]
+        lines = super().clean(value).splitlines()
+        return [line.strip() for line in lines if line.strip()]
 
 
 def parameter_field(p: ParameterDescriptor) -> forms.Field:
     """The form field of a source parameter (descriptor-driven: a new source type
     needs no form code). A secret one is a password input left empty to keep it."""
-    label = p.name[0].upper() + "".join(f" {c.lower()}" if c.isupper() else c for c in p.name[1:])
-    common = {"label": label, "help_text": p.help, "required": p.required and not p.secret}
+    words = "".join(f" {c.lower()}" if c.isupper() else c for c in p.name[1:])
+    label = p.name[0].upper() + words  # maxPages → "Max pages"
+    required = p.required and not p.secret
+    common = {"label": label, "help_text": p.help, "required": required}
     if p.options:
         return forms.ChoiceField(choices=[(o, o) for o in p.options], initial=p.default,
                                  **common)  # fmt: skip
@@ -138,7 +141,8 @@ def parameter_field(p: ParameterDescriptor) -> forms.Field:
     if p.type == "boolean":
         return forms.BooleanField(initial=p.default, **{**common, "required": False})
     if p.type == "array":
-        return LinesField(initial=list(p.default or ()), **{**common, "required": False})
+        initial = list(p.default or ())
+        return LinesField(initial=initial, **{**common, "required": False})
     if p.secret:
         return forms.CharField(widget=forms.PasswordInput(render_value=False), **common)
     return forms.CharField(initial=p.default, max_length=2048, strip=True,
@@ -199,7 +203,8 @@ class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
             for p in descriptor.parameters:
                 if not p.secret and p.name in self.instance.source_parameters:
                     self.initial[p.name] = self.instance.source_parameters[p.name]
-            self.order_fields(["display_name", *(p.name for p in descriptor.parameters)])
+            names = [p.name for p in descriptor.parameters]
+            self.order_fields(["display_name", *names])
 
     def _post_clean(self):
         pass  # no model validation or instance update: the service decides and saves

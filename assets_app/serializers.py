@@ -100,7 +100,8 @@ class SourceTypeField(serializers.ChoiceField):
     UPPER_SNAKE, while ``config.sourceType`` reads back as the descriptor's key)."""
 
     def to_internal_value(self, data):
-        return super().to_internal_value(data.lower() if isinstance(data, str) else data)
+        data = data.lower() if isinstance(data, str) else data
+        return super().to_internal_value(data)
 
 
 class SourceConfigInput(StrictSerializer):

@@ -307,7 +307,9 @@ def asset_update_settings(
     return asset, op
 
 
-def _changed_parameters(actor: Membership, asset: Asset, parameters: dict) -> dict | None:
+def _changed_parameters(
+    actor: Membership, asset: Asset, parameters: dict
+) -> dict | None:
     """The asset's checked new source parameters, or None when they do not change.
     Secrets not given keep their stored values."""
     from .sources.descriptors import SOURCE_TYPES

@@ -77,7 +77,8 @@ def _asset_create(request, membership):
     if request.method == "POST" and form.is_valid():
         try:
             asset = _create(membership, kind, form)
-            return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
+            slug = membership.tenant.slug
+            return redirect("assets:detail", tenant=slug, asset_id=asset.id)
         except ApplicationError as exc:
             add_service_errors(form, exc)
     return _create_page(request, membership, kind, **{f"{kind}_form": form})
@@ -151,7 +152,8 @@ def asset_detail(request, membership, asset_id):
 @tenant_view
 def asset_settings(request, membership, asset_id):
     asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
-    described = SOURCE_TYPES[asset.source_type] if asset.source_type in DESCRIBED_KINDS else None
+    described = SOURCE_TYPES.get(asset.source_type)
+    described = described if asset.source_type in DESCRIBED_KINDS else None
     form = AssetSettingsForm(request.POST or None, instance=asset, descriptor=described)
     reindex_documents = None
     if request.method == "POST" and form.is_valid():
