@@ -28,9 +28,9 @@ from operations_app.services import operation_create, operations_fail_for_delete
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
 from .models import Asset, Document, Membership, Role, SourceType, UploadedFile
 from .selectors import model_max_input_tokens
-from .sources import ParameterError, SourceError
+from .sources import SourceError
 from .sources import git as git_source
-from .sources import web as web_source
+from .sources.checks import source_parameters_changed, source_parameters_check
 from .sources.folder import check_glob, resolve_allowed_folder
 
 MIN_CHUNK_SIZE = 16  # tokens; smaller chunks carry too little meaning to embed
@@ -198,40 +198,19 @@ def asset_create_from_folder(
     return asset, op
 
 
-def source_parameters_check(
-    *, actor: Membership, source_type: str, parameters: dict
-) -> dict:
-    """The web or git ``parameters`` completed with defaults, after checking their
-    values (types are the descriptor's check): a URL must be well-formed and reach a
-    public address (SSRF guard, docs/sources.md); a repository on the server needs
-    ADMIN. Raises ValidationFailed with ``errors[<parameter>]``."""
-    try:
-        if source_type == SourceType.WEB:
-            return web_source.check_parameters(parameters)
-        if source_type == SourceType.GIT:
-            return git_source.check_parameters(
-                parameters, may_read_server=actor.allows(Role.ADMIN)
-            )
-    except ParameterError as exc:
-        raise ValidationFailed(str(exc), errors={exc.name: [str(exc)]}) from exc
-    raise ValidationFailed(
-        f"Source type {source_type!r} is not created from parameters.",
-        errors={"sourceType": ["Use upload or folder."]},
-    )
-
-
 def asset_create_from_source(
     *, actor: Membership, display_name: str, source_type: str, parameters: dict,
     **embedding,
 ) -> tuple[Asset, Operation]:
     """Create a ``web`` or ``git`` asset (EDITOR) and start its INGEST operation.
-    ``parameters`` are the descriptor's (types already checked); see
-    ``source_parameters_check`` for the values. Raises PermissionDenied or
+    ``parameters`` are the descriptor's (types already checked); their values are
+    checked by ``sources.checks.source_parameters_check``. Raises PermissionDenied or
     ValidationFailed."""
     _require(actor, Role.EDITOR, "create assets")
     parameters = source_parameters_check(
-        actor=actor, source_type=source_type, parameters=parameters
-    )
+        source_type=source_type, parameters=parameters,
+        may_read_server=actor.allows(Role.ADMIN),
+    )  # fmt: skip
     display_name = (display_name or "").strip() or parameters["url"]
     with transaction.atomic():
         asset = _new_asset(
@@ -277,7 +256,10 @@ def asset_update_settings(
     new_parameters = None
     if source_parameters is not None:
         try:
-            new_parameters = _changed_parameters(actor, asset, source_parameters)
+            new_parameters = source_parameters_changed(
+                asset=asset, parameters=source_parameters,
+                may_read_server=actor.allows(Role.ADMIN),
+            )  # fmt: skip
         except ValidationFailed as exc:
             errors.update(exc.errors)
     if errors:
@@ -305,25 +287,6 @@ def asset_update_settings(
                 type=OperationType.REINDEX if reindex else OperationType.REFRESH,
             )
     return asset, op
-
-
-def _changed_parameters(
-    actor: Membership, asset: Asset, parameters: dict
-) -> dict | None:
-    """The asset's checked new source parameters, or None when they do not change.
-    Secrets not given keep their stored values."""
-    from .sources.descriptors import SOURCE_TYPES
-
-    descriptor = SOURCE_TYPES[asset.source_type]
-    kept = {
-        p.name: asset.source_parameters[p.name]
-        for p in descriptor.parameters
-        if p.secret and p.name in asset.source_parameters
-    }
-    checked = source_parameters_check(
-        actor=actor, source_type=asset.source_type, parameters={**kept, **parameters}
-    )
-    return None if checked == asset.source_parameters else checked
 
 
 def asset_refresh(
