@@ -9,7 +9,8 @@
   on a URL's path and query, e.g. ``/docs/*``. The start URL is always read.
 - robots.txt of the host is obeyed for the product token ``RAGDESK_FETCH_USER_AGENT``
   (RFC 9309, parsed by protego): 4xx → all allowed (§2.3.1.3), unreachable or 5xx →
-  none (§2.3.1.4). A disallowed page is not read and is no document.
+  none (§2.3.1.4). A disallowed page is not read and is no document (the start page:
+  a FAILED one saying so).
 - Refresh asks with the stored ``ETag`` / ``Last-Modified`` (``If-None-Match`` /
   ``If-Modified-Since``, RFC 9110 §13.1); a 304 is an unchanged document (0 tokens)
   whose stored links keep the crawl going. A page that cannot be fetched is a FAILED
@@ -154,6 +155,9 @@ class _Crawl:
             self.check()
             url, depth = queue.popleft()
             if not self.allowed(url):
+                if depth == 0:  # the page asked for: say why there is nothing
+                    produced += 1
+                    yield _failed(url, "The site's robots.txt disallows reading it.")
                 continue
             item, links = self.read(url, depth)
             if item is not None:

@@ -201,3 +201,33 @@ def test_a_redirect_to_a_refused_address_fails_the_page_without_fetching_it(
     doc = Document.objects.get(asset=asset)
     assert doc.status == DocumentStatus.FAILED
     assert "169.254.169.254" in doc.error_message and "link-local" in doc.error_message
+
+
+def test_the_guard_checks_the_resolved_address_not_the_host_name(editor_member):
+    with pytest.raises(ValidationFailed) as exc:
+        create(editor_member, "http://localhost:8000/")
+    assert "resolves to 127.0.0.1" in exc.value.errors["url"][0]
+
+
+def test_a_redirect_loop_fails_the_page_after_the_redirect_limit(
+    site, editor_member, run_queued
+):
+    site.redirects["/loop"] = "/loop"
+    asset = create(editor_member, site.url("/loop"))
+    run_queued()
+    doc = Document.objects.get(asset=asset)
+    assert "More than 5 redirects" in doc.error_message
+    assert len(site.requested("/loop")) == 6
+
+
+def test_an_unreachable_robots_txt_disallows_every_page(
+    allow_loopback, editor_member, run_queued, settings
+):
+    settings.RAGDESK_FETCH_ATTEMPTS = 1
+    with Site({"/": page("Home")}) as site:
+        site.redirects["/robots.txt"] = "http://169.254.169.254/robots.txt"
+        asset = create(editor_member, site.url("/"))
+        assert run_queued() == [S.COMPLETED]
+    assert site.requested("/") == []
+    doc = Document.objects.get(asset=asset)  # the page asked for says why
+    assert doc.status == DocumentStatus.FAILED and "robots.txt" in doc.error_message
