@@ -7,6 +7,8 @@ deleted only through ``asset_delete`` so its active operations end FAILED."""
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -25,6 +27,7 @@ from .models import (
     UploadedFile,
 )
 from .services import asset_delete
+from .sources.descriptors import parameters_public
 
 
 def admin_actor(user, tenant_id) -> Membership | None:
@@ -145,6 +148,7 @@ class AssetAdmin(admin.ModelAdmin):
         "display_name",
         "tenant",
         "source_type",
+        "source",
         "embedding",
         "chunk_size",
         "chunk_overlap",
@@ -155,6 +159,19 @@ class AssetAdmin(admin.ModelAdmin):
     search_fields = ["display_name", "tenant__slug"]
     list_select_related = ["tenant"]
     date_hierarchy = "created_at"
+    exclude = ["source_parameters"]  # shown by ``parameters``, secrets masked
+    readonly_fields = ["parameters"]
+
+    @admin.display(description="source")
+    def source(self, obj):
+        """Where it reads from: the URL (web, git) or folder path."""
+        parameters = obj.source_parameters
+        return parameters.get("url") or parameters.get("path") or "—"
+
+    @admin.display(description="source parameters")
+    def parameters(self, obj):
+        shown = parameters_public(obj.source_type, obj.source_parameters)
+        return json.dumps(shown, indent=2, ensure_ascii=False)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n_documents=Count("documents"))

@@ -8,6 +8,7 @@ from config.errors import ApplicationError
 
 from .models import Asset
 from .services import MIN_CHUNK_SIZE
+from .sources.descriptors import SECRET_MASK, ParameterDescriptor, SourceTypeDescriptor
 
 # Django refuses a request with more files (TooManyFilesSent); the upload view turns
 # that into an error on the Files field. 200 is this project's setting, kept as is.
@@ -29,7 +30,7 @@ def add_service_errors(form: forms.Form, exc: ApplicationError) -> None:
     """Attach an ApplicationError's per-field messages (or its message) to ``form``."""
     placed = False
     for key, messages in exc.errors.items():
-        field = ERROR_FIELDS.get(key)
+        field = ERROR_FIELDS.get(key, key)  # source parameters keep their names
         if field in form.fields:
             for message in messages:
                 form.add_error(field, message)
@@ -112,7 +113,78 @@ class FolderAssetForm(ChunkingFields):
     field_order = ["display_name", "path", "glob", "chunk_size", "chunk_overlap"]
 
 
-class AssetSettingsForm(forms.ModelForm):
+class LinesField(forms.CharField):
+    """A list of strings, one per line (an ``array`` source parameter)."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def clean(self, value):
+        lines = super().clean(value).splitlines()
+        return [line.strip() for line in lines if line.strip()]
+
+
+def parameter_field(p: ParameterDescriptor) -> forms.Field:
+    """The form field of a source parameter (descriptor-driven: a new source type
+    needs no form code). A secret one is a password input left empty to keep it."""
+    words = "".join(f" {c.lower()}" if c.isupper() else c for c in p.name[1:])
+    label = p.name[0].upper() + words  # maxPages → "Max pages"
+    required = p.required and not p.secret
+    common = {"label": label, "help_text": p.help, "required": required}
+    if p.options:
+        return forms.ChoiceField(choices=[(o, o) for o in p.options], initial=p.default,
+                                 **common)  # fmt: skip
+    if p.type == "integer":
+        return forms.IntegerField(initial=p.default, **common)
+    if p.type == "boolean":
+        return forms.BooleanField(initial=p.default, **{**common, "required": False})
+    if p.type == "array":
+        initial = list(p.default or ())
+        return LinesField(initial=initial, **{**common, "required": False})
+    if p.secret:
+        return forms.CharField(widget=forms.PasswordInput(render_value=False), **common)
+    return forms.CharField(initial=p.default, max_length=2048, strip=True,
+                           **{**common, "required": p.required})  # fmt: skip
+
+
+class SourceParameterFields:
+    """Mixin: one field per parameter of ``descriptor``; ``parameters()`` gives the
+    cleaned values under their API names (an empty secret left out: kept as is)."""
+
+    def add_parameter_fields(self, descriptor: SourceTypeDescriptor) -> None:
+        self.descriptor = descriptor
+        for p in descriptor.parameters:
+            self.fields[p.name] = parameter_field(p)
+
+    def parameters(self) -> dict:
+        out = {}
+        for p in self.descriptor.parameters:
+            value = self.cleaned_data.get(p.name)
+            if p.secret and value in ("", None, SECRET_MASK):
+                continue
+            if value is None and not p.required:
+                continue
+            out[p.name] = value
+        return out
+
+
+class SourceAssetForm(SourceParameterFields, ChunkingFields):
+    """Create a web or git asset: the name, the descriptor's parameters, chunking."""
+
+    display_name = forms.CharField(label="Name", max_length=200, required=False)
+
+    def __init__(self, *args, descriptor: SourceTypeDescriptor, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_parameter_fields(descriptor)
+        self.order_fields(["display_name", *(p.name for p in descriptor.parameters)])
+
+
+class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
+    """Name and chunking; for a source type given as ``descriptor`` (web, git) also its
+    parameters, filled from the asset (secrets blank: left empty, they are kept)."""
+
     chunk_size = chunk_size_field(
         help_text="Changing it re-embeds every document (a REINDEX operation).",
     )
@@ -123,6 +195,16 @@ class AssetSettingsForm(forms.ModelForm):
         model = Asset
         fields = ["display_name", "chunk_size", "chunk_overlap"]
         labels = {"display_name": "Name"}
+
+    def __init__(self, *args, descriptor: SourceTypeDescriptor | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if descriptor is not None:
+            self.add_parameter_fields(descriptor)
+            for p in descriptor.parameters:
+                if not p.secret and p.name in self.instance.source_parameters:
+                    self.initial[p.name] = self.instance.source_parameters[p.name]
+            names = [p.name for p in descriptor.parameters]
+            self.order_fields(["display_name", *names])
 
     def _post_clean(self):
         pass  # no model validation or instance update: the service decides and saves

@@ -74,11 +74,14 @@ class ModelPrice(models.Model):
 class SourceType(models.TextChoices):
     UPLOAD = "upload", "Uploaded files"
     FOLDER = "folder", "Server folder"
+    WEB = "web", "Web pages"
+    GIT = "git", "Git repository"
 
 
 class Asset(models.Model):
     """A data source. ``source_parameters`` depend on the source type:
-    upload → ``{}`` (files live in UploadedFile); folder → ``{"path", "glob"}``."""
+    upload → ``{}`` (files live in UploadedFile); folder → ``{"path", "glob"}``; web and
+    git → see ``assets_app.sources.descriptors``."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="assets")
@@ -165,6 +168,10 @@ class Document(models.Model):
         "operations_app.Operation", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", help_text="the operation that last completed or failed it",
     )
+    # What the source said about the stored version, kept while COMPLETED: HTTP
+    # validators ("etag", "lastModified", RFC 9110 §8.8) and a page's links (web), the
+    # blob id (git). The next refresh asks "changed since?" with them.
+    source_validators = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["file_name"]

@@ -61,8 +61,6 @@ NOT_SUPPORTED_YET = {
     "currencyBudget": "Budgets are not supported yet.",
     "autoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
     "disableAutoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
-    "sourceConfig": "Changing the source of an existing asset is not supported yet; "
-    "create a new asset.",
 }
 
 
@@ -97,9 +95,26 @@ class EmbeddingInput(StrictSerializer):
     chunkOverlap = serializers.IntegerField(required=False)
 
 
+class SourceTypeField(serializers.ChoiceField):
+    """A descriptor key; ``WEB`` is accepted for ``web`` (API.md spells enums
+    UPPER_SNAKE, while ``config.sourceType`` reads back as the descriptor's key)."""
+
+    def to_internal_value(self, data):
+        data = data.lower() if isinstance(data, str) else data
+        return super().to_internal_value(data)
+
+
 class SourceConfigInput(StrictSerializer):
-    sourceType = serializers.ChoiceField(choices=sorted(SOURCE_TYPES))
+    sourceType = SourceTypeField(choices=sorted(SOURCE_TYPES))
     parameters = serializers.DictField(required=False, default=dict)
+
+
+class SourceConfigPatchInput(StrictSerializer):
+    """New source parameters of a web or git asset (all of them; a secret left out
+    keeps its value). ``sourceType``, if given, must be the asset's."""
+
+    sourceType = SourceTypeField(choices=sorted(SOURCE_TYPES), required=False)
+    parameters = serializers.DictField()
 
 
 class AssetCreateInput(StrictSerializer):
@@ -127,7 +142,7 @@ class AssetPatchInput(StrictSerializer):
     currencyBudget = _not_yet("currencyBudget")
     autoUpdate = _not_yet("autoUpdate")
     disableAutoUpdate = _not_yet("disableAutoUpdate")
-    sourceConfig = _not_yet("sourceConfig")
+    sourceConfig = SourceConfigPatchInput(required=False)
 
 
 class RefreshInput(StrictSerializer):

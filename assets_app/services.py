@@ -29,6 +29,8 @@ from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
 from .models import Asset, Document, Membership, Role, SourceType, UploadedFile
 from .selectors import model_max_input_tokens
 from .sources import SourceError
+from .sources import git as git_source
+from .sources.checks import source_parameters_changed, source_parameters_check
 from .sources.folder import check_glob, resolve_allowed_folder
 
 MIN_CHUNK_SIZE = 16  # tokens; smaller chunks carry too little meaning to embed
@@ -196,6 +198,31 @@ def asset_create_from_folder(
     return asset, op
 
 
+def asset_create_from_source(
+    *, actor: Membership, display_name: str, source_type: str, parameters: dict,
+    **embedding,
+) -> tuple[Asset, Operation]:
+    """Create a ``web`` or ``git`` asset (EDITOR) and start its INGEST operation.
+    ``parameters`` are the descriptor's (types already checked); their values are
+    checked by ``sources.checks.source_parameters_check``. Raises PermissionDenied or
+    ValidationFailed."""
+    _require(actor, Role.EDITOR, "create assets")
+    parameters = source_parameters_check(
+        source_type=source_type, parameters=parameters,
+        may_read_server=actor.allows(Role.ADMIN),
+    )  # fmt: skip
+    display_name = (display_name or "").strip() or parameters["url"]
+    with transaction.atomic():
+        asset = _new_asset(
+            actor, display_name=display_name[:200], source_type=source_type,
+            source_parameters=parameters, **embedding,
+        )
+        op = operation_create(
+            asset=asset, type=OperationType.INGEST, created_by=_actor_name(actor)
+        )
+    return asset, op
+
+
 def asset_update_settings(
     *,
     actor: Membership,
@@ -203,10 +230,13 @@ def asset_update_settings(
     display_name: str | None = None,
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
+    source_parameters: dict | None = None,
     dry_run: bool = False,
 ) -> tuple[Asset, Operation | None]:
     """Change only the given fields (API.md "PATCH semantics"). A name change applies at
-    once; a chunk size or overlap change starts a REINDEX, returned with the asset.
+    once; a chunk size or overlap change starts a REINDEX, returned with the asset; new
+    ``source_parameters`` of a web or git asset (checked like on create; a secret not
+    given keeps its stored value) start a REFRESH (a REINDEX re-reads them anyway).
     ``dry_run`` checks the role and the values and returns ``(asset, None)`` without
     saving (the dashboard's confirmation step). Raises PermissionDenied or
     ValidationFailed; nothing is saved on error."""
@@ -223,6 +253,15 @@ def asset_update_settings(
         )
     except ValidationFailed as exc:
         errors.update(exc.errors)
+    new_parameters = None
+    if source_parameters is not None:
+        try:
+            new_parameters = source_parameters_changed(
+                asset=asset, parameters=source_parameters,
+                may_read_server=actor.allows(Role.ADMIN),
+            )  # fmt: skip
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
     if errors:
         raise ValidationFailed("The settings are invalid; nothing was saved.", errors=errors)
     reindex = (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap)
@@ -237,11 +276,15 @@ def asset_update_settings(
         if reindex:
             asset.chunk_size, asset.chunk_overlap = new_size, new_overlap
             fields += ["chunk_size", "chunk_overlap"]
+        if new_parameters is not None:
+            asset.source_parameters = new_parameters
+            fields.append("source_parameters")
         asset.save(update_fields=fields)
         op = None
-        if reindex:
+        if reindex or new_parameters is not None:
             op = operation_create(
-                asset=asset, type=OperationType.REINDEX, created_by=_actor_name(actor)
+                asset=asset, created_by=_actor_name(actor),
+                type=OperationType.REINDEX if reindex else OperationType.REFRESH,
             )
     return asset, op
 
@@ -282,12 +325,16 @@ def asset_refresh(
 
 def asset_delete(*, actor: Membership, asset: Asset) -> None:
     """Delete the asset with its documents, chunks and uploads; its active operations
-    end FAILED ("asset deleted") and keep their history."""
+    end FAILED ("asset deleted") and keep their history. A git asset's clone on this
+    machine is removed after the commit (on other machines it is an orphan cache)."""
     _require_for_asset(actor, asset, Role.ADMIN, "delete assets")
     with transaction.atomic():
         locked = Asset.objects.select_for_update().get(pk=asset.pk)
         operations_fail_for_deleted_asset(asset=locked, actor=_actor_name(actor))
+        asset_id, is_git = locked.pk, locked.source_type == SourceType.GIT
         locked.delete()
+        if is_git:
+            transaction.on_commit(lambda: git_source.clone_remove(asset_id))
 
 
 def document_delete(*, actor: Membership, document: Document) -> None:

@@ -16,10 +16,15 @@ from .forms import (
     MAX_FILES_AT_ONCE,
     AssetSettingsForm,
     FolderAssetForm,
+    SourceAssetForm,
     UploadAssetForm,
     add_service_errors,
 )
-from .models import Role
+from .models import Role, SourceType
+from .sources.descriptors import SOURCE_TYPES
+
+# Source types whose create and settings forms are built from their descriptor.
+DESCRIBED_KINDS = (SourceType.WEB, SourceType.GIT)
 
 RECENT_OPERATIONS = 20
 
@@ -62,30 +67,35 @@ def asset_create(request, membership):
 @csrf_protect
 def _asset_create(request, membership):
     kind = request.POST.get("kind") or request.GET.get("kind") or "upload"
-    upload_form = UploadAssetForm(request.POST or None, request.FILES or None, prefix="up")
-    folder_form = FolderAssetForm(request.POST or None, prefix="folder")
-    if request.method == "POST":
-        form = folder_form if kind == "folder" else upload_form
-        if form.is_valid():
-            try:
-                asset = _create(membership, kind, form.cleaned_data)
-                return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
-            except ApplicationError as exc:
-                add_service_errors(form, exc)
-    if kind != "upload":
-        upload_form = None
-    if kind != "folder":
-        folder_form = None
-    return _create_page(
-        request, membership, kind, upload_form=upload_form, folder_form=folder_form
-    )
+    data = request.POST or None
+    if kind in DESCRIBED_KINDS:
+        form = SourceAssetForm(data, prefix=kind, descriptor=SOURCE_TYPES[kind])
+    elif kind == "folder":
+        form = FolderAssetForm(data, prefix="folder")
+    else:
+        kind, form = "upload", UploadAssetForm(data, request.FILES or None, prefix="up")
+    if request.method == "POST" and form.is_valid():
+        try:
+            asset = _create(membership, kind, form)
+            slug = membership.tenant.slug
+            return redirect("assets:detail", tenant=slug, asset_id=asset.id)
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+    return _create_page(request, membership, kind, **{f"{kind}_form": form})
 
 
-def _create_page(request, membership, kind, *, upload_form=None, folder_form=None):
-    """The New asset page; a form not given is a blank one."""
+def _create_page(request, membership, kind, *, upload_form=None, folder_form=None,
+                 web_form=None, git_form=None):  # fmt: skip
+    """The New asset page; the form of ``kind`` (or a blank one)."""
+    if kind in DESCRIBED_KINDS:
+        source_form = web_form or git_form or SourceAssetForm(
+            prefix=kind, descriptor=SOURCE_TYPES[kind]
+        )
     return render(request, "assets_app/asset_create.html", {
         "upload_form": upload_form or UploadAssetForm(prefix="up"),
         "folder_form": folder_form or FolderAssetForm(prefix="folder"),
+        "source_form": source_form if kind in DESCRIBED_KINDS else None,
+        "described_kinds": [(k, SOURCE_TYPES[k].display_name) for k in DESCRIBED_KINDS],
         "kind": kind, "can_use_folders": membership.allows(Role.ADMIN),
         # A VIEWER learns it before filling the form in; a POST is still refused by
         # the service, with its message on the form.
@@ -93,8 +103,15 @@ def _create_page(request, membership, kind, *, upload_form=None, folder_form=Non
     }, status=400 if request.method == "POST" else 200)
 
 
-def _create(membership, kind, data):
+def _create(membership, kind, form):
+    data = form.cleaned_data
     chunking = {"chunk_size": data["chunk_size"], "chunk_overlap": data["chunk_overlap"]}
+    if kind in DESCRIBED_KINDS:
+        asset, _ = services.asset_create_from_source(
+            actor=membership, display_name=data["display_name"], source_type=kind,
+            parameters=form.parameters(), **chunking,
+        )
+        return asset
     if kind == "folder":
         asset, _ = services.asset_create_from_folder(
             actor=membership, display_name=data["display_name"], path=data["path"],
@@ -135,7 +152,9 @@ def asset_detail(request, membership, asset_id):
 @tenant_view
 def asset_settings(request, membership, asset_id):
     asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
-    form = AssetSettingsForm(request.POST or None, instance=asset)
+    described = SOURCE_TYPES.get(asset.source_type)
+    described = described if asset.source_type in DESCRIBED_KINDS else None
+    form = AssetSettingsForm(request.POST or None, instance=asset, descriptor=described)
     reindex_documents = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -146,6 +165,7 @@ def asset_settings(request, membership, asset_id):
             services.asset_update_settings(
                 actor=membership, asset=asset, display_name=data["display_name"],
                 chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
+                source_parameters=form.parameters() if described else None,
                 dry_run=confirming,
             )
             if not confirming:

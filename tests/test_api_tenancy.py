@@ -130,6 +130,13 @@ def write_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
          {"config": {"sourceType": "folder", "parameters": {"path": folder}}}, "json"),
         ("create by upload", "post", f"{base}/assets:file", {"file": a_file()},
          "multipart"),
+        # Public address literals: valid without a DNS look-up.
+        ("create web asset", "post", f"{base}/assets",
+         {"config": {"sourceType": "web", "parameters": {"url": "http://93.184.215.14/"}}},
+         "json"),
+        ("create git asset", "post", f"{base}/assets",
+         {"config": {"sourceType": "git",
+                     "parameters": {"url": "https://93.184.215.14/r.git"}}}, "json"),
     ]  # fmt: skip
     return creates + [
         r for r in id_routes(slug, asset_id, doc_id, folder) if r[1] != "get"
@@ -217,9 +224,8 @@ def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
     routes = write_routes(
         "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
     )
-    assert (
-        len(routes) == 6
-    )  # create, create by upload, patch, delete, refresh, delete doc
+    # create folder/web/git, create by upload, patch, delete, refresh, delete doc
+    assert len(routes) == 8
     for label, method, path, body, fmt in routes:
         response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
         problem = problem_of(response, 403)

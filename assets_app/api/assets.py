@@ -29,7 +29,7 @@ from config.openapi import (
 from operations_app.serializers import OperationSerializer
 
 from .. import selectors, services
-from ..models import Asset, SourceType
+from ..models import Asset
 from ..selectors import asset_with_details, assets_with_details
 from ..serializers import (
     AssetCreateInput,
@@ -38,7 +38,6 @@ from ..serializers import (
     RefreshInput,
     UploadPayloadInput,
 )
-from ..sources.descriptors import SOURCE_TYPES, parameters_check
 from . import examples
 from .common import (
     _asset,
@@ -49,6 +48,12 @@ from .common import (
     _parse,
     _wire_names,
     asset_etag,
+)
+from .source_config import (
+    JSON_CREATORS,
+    _parameter_errors,
+    _patched_parameters,
+    _source_config,
 )
 
 ASSET_ORDER = ["-created_at", "-id"]
@@ -83,45 +88,6 @@ UPLOAD_BODY = inline_serializer(
 )
 
 
-def _create_folder(actor, name: str, parameters: dict, chunking: dict):
-    return services.asset_create_from_folder(
-        actor=actor,
-        display_name=name,
-        path=parameters["path"],
-        glob=parameters.get("glob") or "**/*",
-        **chunking,
-    )
-
-
-# Source types created from a JSON body; upload is created with POST assets:file.
-JSON_CREATORS = {SourceType.FOLDER: _create_folder}
-
-
-def _source_config(config: dict | None, *, upload: bool) -> tuple[str, dict]:
-    """``(sourceType, parameters)`` of a create body's ``config``, checked against the
-    source-type table and the endpoint (JSON for JSON_CREATORS, else assets:file)."""
-    if config is None:  # only assets:file may leave it out
-        return SourceType.UPLOAD, {}
-    source_type, parameters = config["sourceType"], config["parameters"]
-    if upload and source_type != SourceType.UPLOAD:
-        raise ValidationFailed(
-            "assets:file creates upload assets; create other types with POST …/assets.",
-            errors={"config.sourceType": ["Must be 'upload' here."]},
-        )
-    if not upload and source_type not in JSON_CREATORS:
-        raise ValidationFailed(
-            f"Assets of source type {source_type!r} are created with a multipart "
-            "POST to assets:file.",
-            errors={"config.sourceType": ["Use POST …/assets:file."]},
-        )
-    if errors := parameters_check(SOURCE_TYPES[source_type], parameters):
-        raise ValidationFailed(
-            "The source parameters are invalid; see errors for each one.",
-            errors={f"config.parameters.{k}": v for k, v in errors.items()},
-        )
-    return source_type, parameters
-
-
 class AssetListAPI(TenantAPIView):
     """GET …/assets — newest first, ``search`` by name; POST …/assets — create
     from ``{config, name?, embedding?}`` and start its INGEST (Idempotency-Key)."""
@@ -152,9 +118,14 @@ class AssetListAPI(TenantAPIView):
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
         request=AssetCreateInput,
         responses={200: WITH_OPERATION, **problems(400, *TENANT_ERRORS, 422)},
-        examples=[examples.CREATE_FOLDER, examples.CREATED],
-        description="EDITOR. Creates a folder asset (upload assets: POST assets:file) "
-        "and starts its INGEST operation.",
+        examples=[
+            examples.CREATE_FOLDER, examples.CREATE_WEB, examples.CREATE_GIT,
+            examples.CREATED,
+        ],
+        description="EDITOR. Creates a folder (ADMIN), web or git asset (upload "
+        "assets: POST assets:file) and starts its INGEST operation. A URL that "
+        "resolves to a private, loopback or link-local address is a 400 naming "
+        "config.parameters.url.",
     )
     @idempotent
     def post(self, request, tenant):
@@ -232,7 +203,8 @@ class AssetUploadAPI(TenantAPIView):
 
 class AssetDetailAPI(TenantAPIView):
     """GET (with ETag), PATCH (``displayName``, ``embedding.chunkSize`` /
-    ``chunkOverlap`` — a REINDEX; honours If-Match, 412), DELETE (204) of one asset."""
+    ``chunkOverlap`` — a REINDEX; ``sourceConfig`` of a web or git asset — a REFRESH;
+    honours If-Match, 412), DELETE (204) of one asset."""
 
     parser_classes = [JSONParser]
 
@@ -260,12 +232,18 @@ class AssetDetailAPI(TenantAPIView):
         },
         examples=[examples.PATCH_NAME, examples.PATCH_CHUNKING],
         description="EDITOR. Only the members sent change; new chunking starts a "
-        "REINDEX operation.",
+        "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH.",
     )
     def patch(self, request, tenant, asset_id):
         asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
         data = _parse(AssetPatchInput, request.data)
-        with transaction.atomic(), _wire_names():
+        parameters = _patched_parameters(asset, data.get("sourceConfig"))
+        prefix = "sourceConfig.parameters"
+        with (
+            transaction.atomic(),
+            _wire_names(),
+            _parameter_errors(prefix, asset.source_type),
+        ):
             # The If-Match check and the write must see the same version: lock the row
             # (the service takes the same lock again, within this transaction).
             asset = Asset.objects.select_for_update().get(pk=asset.pk)
@@ -274,6 +252,7 @@ class AssetDetailAPI(TenantAPIView):
                 actor=self.membership,
                 asset=asset,
                 display_name=data.get("displayName"),
+                source_parameters=parameters,
                 **_chunking(data.get("embedding"), asset),
             )
         return Response(

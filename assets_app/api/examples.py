@@ -73,6 +73,34 @@ CREATE_FOLDER = OpenApiExample(
         "embedding": {"chunkSize": 512, "chunkOverlap": 64},
     },
 )
+CREATE_WEB = OpenApiExample(
+    "Web pages (crawl)",
+    request_only=True,
+    value={
+        "config": {
+            "sourceType": "web",
+            "parameters": {
+                "url": "https://docs.example.com/", "mode": "CRAWL", "maxDepth": 2,
+                "maxPages": 200, "include": ["/guide/*"], "exclude": ["*/changelog*"],
+            },
+        },
+        "name": "Product docs",
+    },
+)
+CREATE_GIT = OpenApiExample(
+    "A git repository",
+    request_only=True,
+    value={
+        "config": {
+            "sourceType": "git",
+            "parameters": {
+                "url": "https://github.com/example/handbook.git", "branch": "main",
+                "include": ["*.md"], "exclude": ["drafts/**"],
+            },
+        },
+        "name": "Handbook repository",
+    },
+)
 PATCH_NAME = OpenApiExample(
     "Rename (no operation)", request_only=True, value={"displayName": "Staff handbook"}
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Q
 from django.utils import timezone
@@ -24,6 +24,7 @@ _ENDED_FIELDS = [
     "version", "status", "error_message", "content_hash", "chunk_count",
     "token_count", "file_size", "content_type", "processed_at", "modified_at",
     "building_version", "building_key", "last_operation",
+    "source_validators",
 ]  # fmt: skip
 
 
@@ -53,6 +54,7 @@ class DocumentWork:
     error: str | None = None  # why it failed
     # (version, chunk_count, token_count) of the complete generation it replaces
     previous: tuple[int, int, int] | None = None
+    validators: dict = field(default_factory=dict)  # the source's, kept once COMPLETED
 
     def set_end(self, *, status: str, error: str = "", now, more=(0, 0)) -> None:
         """Set the row's fields for its end: ``version`` is its generation, counts
@@ -62,6 +64,7 @@ class DocumentWork:
         d.version, d.status, d.error_message = self.version, status, error[:4000]
         completed = status == DocumentStatus.COMPLETED
         d.content_hash = self.content_hash if completed else ""
+        d.source_validators = self.validators if completed else {}
         d.file_size = self.file_size
         d.chunk_count, d.token_count = self.chunks + more[0], self.tokens + more[1]
         d.processed_at = d.modified_at = now
@@ -111,6 +114,7 @@ def documents_interrupted(works: list[DocumentWork]) -> None:
             d.status, d.error_message, d.content_hash = (
                 DocumentStatus.COMPLETED, REEMBED_INTERRUPTED, "")
             d.file_size, d.modified_at = work.file_size, now
+            d.source_validators = {}  # the stored generation is not the source's now
         else:
             work.set_end(status=DocumentStatus.PENDING, error=INTERRUPTED, now=now)
     documents_end([w for w in works if w.previous is None])

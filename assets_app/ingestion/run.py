@@ -181,7 +181,7 @@ class _Run:
             raise
 
     def _run(self) -> None:
-        items = list(list_items(self.asset))
+        items = list(list_items(self.asset, force=self.op.force, check=self.check))
         documents = {d.source_key: d for d in Document.objects.filter(asset=self.asset)}
         if self.op.document_ids is not None:
             wanted = {str(i) for i in self.op.document_ids}
@@ -216,6 +216,12 @@ class _Run:
         if self.ended_by_this_run(document, content_hash=None):
             self.batch.count_done()  # FAILED before this operation was resumed
             return
+        if item.not_modified and self._unchanged(document) and document.content_hash:
+            if document.last_operation_id == self.op.id:
+                self.batch.count_done()  # completed before this operation resumed
+            else:
+                self.batch.count_unchanged()  # the source said so without bytes
+            return
         try:
             data = item.read()
         except OSError as exc:
@@ -227,17 +233,13 @@ class _Run:
         if self.ended_by_this_run(document, content_hash=content_hash):
             self.batch.count_done()  # COMPLETED before this operation was resumed
             return
-        if (
-            document is not None
-            and not self.op.force
-            and document.status == DocumentStatus.COMPLETED
-            and document.content_hash == content_hash
-        ):
+        if self._unchanged(document) and document.content_hash == content_hash:
             self.batch.count_unchanged()
             return
         work = self.work(
             item, document, size=len(data), content_hash=content_hash, step=1
         )
+        work.validators = item.validators
         try:
             self.chunk(work, data, item.content_type)
         except ParseError as exc:
@@ -256,6 +258,14 @@ class _Run:
         return (
             document.status == DocumentStatus.COMPLETED
             and document.content_hash == content_hash
+        )
+
+    def _unchanged(self, document: Document | None) -> bool:
+        """Whether ``document`` may stay as stored if its source is unchanged."""
+        return (
+            document is not None
+            and not self.op.force
+            and document.status == DocumentStatus.COMPLETED
         )
 
     def work(

@@ -18,7 +18,7 @@ SECRET_MASK = "********"  # API.md "Asset": secrets are write-only
 @dataclass(frozen=True)
 class ParameterDescriptor:
     name: str
-    type: str  # a JSON type: "string", "integer", "boolean"
+    type: str  # a JSON type: "string", "integer", "boolean", "array" (of strings)
     required: bool = False
     secret: bool = False
     default: object = None
@@ -67,10 +67,96 @@ SOURCE_TYPES: dict[str, SourceTypeDescriptor] = {
                 ),
             ),
         ),
+        SourceTypeDescriptor(
+            key=SourceType.WEB,
+            display_name=SourceType.WEB.label,
+            parameters=(
+                ParameterDescriptor(
+                    name="url",
+                    type="string",
+                    required=True,
+                    help="The start page (http or https), or the sitemap.xml in "
+                    "SITEMAP mode. Only public addresses are reached.",
+                ),
+                ParameterDescriptor(
+                    name="mode",
+                    type="string",
+                    default="PAGE",
+                    options=("PAGE", "CRAWL", "SITEMAP"),
+                    help="PAGE: this page only; CRAWL: follow links on the same host; "
+                    "SITEMAP: the pages the sitemap lists. robots.txt is obeyed.",
+                ),
+                ParameterDescriptor(
+                    name="maxDepth",
+                    type="integer",
+                    default=2,
+                    help="CRAWL: how many links away from the start page (0–10).",
+                ),
+                ParameterDescriptor(
+                    name="maxPages",
+                    type="integer",
+                    default=100,
+                    help="The most pages read (1–1000).",
+                ),
+                ParameterDescriptor(
+                    name="include",
+                    type="array",
+                    default=(),
+                    help="Only URLs whose path matches one of these patterns, one per "
+                    "line (e.g. /docs/*; * also matches /). Empty: all.",
+                ),
+                ParameterDescriptor(
+                    name="exclude",
+                    type="array",
+                    default=(),
+                    help="Skip URLs whose path matches one of these patterns.",
+                ),
+            ),
+        ),
+        SourceTypeDescriptor(
+            key=SourceType.GIT,
+            display_name=SourceType.GIT.label,
+            parameters=(
+                ParameterDescriptor(
+                    name="url",
+                    type="string",
+                    required=True,
+                    help="https:// or ssh:// (user@host:path) URL of the repository; "
+                    "a repository on the server (path or file://) for tenant admins, "
+                    "below RAGDESK_FOLDER_ROOTS.",
+                ),
+                ParameterDescriptor(
+                    name="branch",
+                    type="string",
+                    default="",
+                    help="Empty: the repository's default branch.",
+                ),
+                ParameterDescriptor(
+                    name="include",
+                    type="array",
+                    default=(),
+                    help="Files to read, gitignore-style patterns, one per line "
+                    "(e.g. *.md, docs/**). Empty: every file of a supported type.",
+                ),
+                ParameterDescriptor(
+                    name="exclude",
+                    type="array",
+                    default=(),
+                    help="Files to skip, gitignore-style patterns.",
+                ),
+                ParameterDescriptor(
+                    name="token",
+                    type="string",
+                    secret=True,
+                    help="An access token for a private https repository "
+                    "(write-only: read back as ********).",
+                ),
+            ),
+        ),
     )
 }
 
-_JSON_TYPES = {"string": str, "integer": int, "boolean": bool}
+_JSON_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
 
 
 def source_type_get(key: str) -> SourceTypeDescriptor | None:
@@ -97,7 +183,9 @@ def parameters_check(descriptor: SourceTypeDescriptor, parameters: dict) -> dict
         if not isinstance(value, expected) or (
             expected is int and isinstance(value, bool)
         ):
-            errors[p.name] = [f"Must be a {p.type}."]
+            errors[p.name] = [f"Must be a{'n' if p.type[0] in 'ai' else ''} {p.type}."]
+        elif expected is list and not all(isinstance(v, str) for v in value):
+            errors[p.name] = ["Must be an array of strings."]
         elif p.options is not None and value not in p.options:
             errors[p.name] = [f"One of {', '.join(p.options)}."]
     return errors

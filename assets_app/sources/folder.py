@@ -72,6 +72,10 @@ def list_folder_items(asset) -> Iterator[SourceItem]:
             continue
         key = str(file.relative_to(root))
         yield SourceItem(
-            key=key, file_name=key, content_type=content_type, size=file.stat().st_size,
-            source_url=real.as_uri(), read=real.read_bytes,
+            key=key,
+            file_name=key,
+            content_type=content_type,
+            size=file.stat().st_size,
+            source_url=real.as_uri(),
+            read=real.read_bytes,
         )

@@ -9,7 +9,9 @@ from . import SourceItem
 
 def _reader(file_id: int):
     def read() -> bytes:
-        return bytes(UploadedFile.objects.values_list("data", flat=True).get(pk=file_id))
+        return bytes(
+            UploadedFile.objects.values_list("data", flat=True).get(pk=file_id)
+        )
 
     return read
 
@@ -22,6 +24,10 @@ def list_upload_items(asset: Asset) -> Iterator[SourceItem]:
     )
     for file_id, name, content_type, size in rows:
         yield SourceItem(
-            key=name, file_name=name, content_type=content_type, size=size,
-            source_url=f"upload://{name}", read=_reader(file_id),
+            key=name,
+            file_name=name,
+            content_type=content_type,
+            size=size,
+            source_url=f"upload://{name}",
+            read=_reader(file_id),
         )

@@ -4,6 +4,9 @@
 - ``RAGDESK_DATA_DIR``: where the embedded server and other local state live.
 - ``RAGDESK_FOLDER_ROOTS``: ``os.pathsep``-separated folders that folder assets may read.
 - ``RAGDESK_BROKER``: ``orm`` (default) or ``redis``; ``REDIS_URL`` for the latter.
+- ``RAGDESK_FETCH_ALLOW_NETWORKS``: comma-separated CIDR networks that web and git
+  sources may reach although they are private, loopback or link-local (default none).
+- ``RAGDESK_GIT_CACHE_DIR``: where git sources keep their clones (a cache).
 """
 
 import os
@@ -157,6 +160,25 @@ RAGDESK_MAX_ATTEMPTS = int(os.environ.get("RAGDESK_MAX_ATTEMPTS", "3"))
 # A worker that lost its database connection tries to reconnect this long (s) before
 # leaving the operation to the reaper.
 RAGDESK_DB_RECONNECT_SECONDS = float(os.environ.get("RAGDESK_DB_RECONNECT_SECONDS", "60"))
+
+# Web and git sources (docs/sources.md). Fetching never reaches a private, loopback,
+# link-local or otherwise non-global address (169.254.169.254, 127.0.0.1, 10/8, …),
+# checked on the resolved IP of every redirect hop, unless its network is listed here.
+RAGDESK_FETCH_ALLOW_NETWORKS = [
+    n.strip() for n in os.environ.get("RAGDESK_FETCH_ALLOW_NETWORKS", "").split(",")
+    if n.strip()
+]
+RAGDESK_FETCH_TIMEOUT_SECONDS = 20.0  # connect, read, write: each
+RAGDESK_FETCH_MAX_BYTES = 20 * 1024 * 1024  # one page or sitemap
+RAGDESK_FETCH_MAX_REDIRECTS = 5
+RAGDESK_FETCH_ATTEMPTS = 3  # per request, on connection errors and 429/502/503/504
+RAGDESK_FETCH_USER_AGENT = "ragdesk/0.1"  # also the robots.txt product token
+RAGDESK_WEB_MAX_PAGES = 1000  # the most a web asset's maxPages may ask for
+RAGDESK_GIT_CACHE_DIR = Path(
+    os.environ.get("RAGDESK_GIT_CACHE_DIR", DATA_DIR / "git-cache")
+)
+RAGDESK_GIT_TIMEOUT_SECONDS = 300  # one clone or fetch
+RAGDESK_GIT_MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files become FAILED documents
 
 # --- the API ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -339,3 +339,31 @@ def test_service_owned_objects_cannot_be_added(admin_client, model):
     url = reverse(f"admin:assets_app_{model}_add")
 
     assert admin_client.get(url).status_code == 403
+
+
+def test_asset_admin_shows_web_and_git_sources_with_secrets_masked(
+    admin_client, tenant
+):
+    git = AssetFactory(
+        tenant=tenant,
+        source_type=SourceType.GIT,
+        source_parameters={
+            "url": "https://git.example.com/r.git",
+            "branch": "main",
+            "token": "s3cret",
+        },
+    )
+    AssetFactory(
+        tenant=tenant,
+        source_type=SourceType.WEB,
+        source_parameters={"url": "https://docs.example.com/", "mode": "CRAWL"},
+    )
+    listing = admin_client.get(
+        reverse("admin:assets_app_asset_changelist")
+    ).content.decode()
+    assert "https://git.example.com/r.git" in listing
+    assert "https://docs.example.com/" in listing and "Web pages" in listing
+    page = admin_client.get(reverse("admin:assets_app_asset_change", args=[git.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200 and "s3cret" not in html
+    assert "********" in html and "https://git.example.com/r.git" in html

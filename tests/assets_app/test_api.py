@@ -147,7 +147,7 @@ def folder_body(root, **extra) -> dict:
 # -- catalogues ---------------------------------------------------------------------
 
 
-def test_source_types_describe_upload_and_folder_with_parameters_and_capabilities(
+def test_source_types_describe_each_type_with_parameters_and_capabilities(
     viewer_member,
 ):
     response = api(viewer_member).get(
@@ -155,9 +155,9 @@ def test_source_types_describe_upload_and_folder_with_parameters_and_capabilitie
     )
     assert response.status_code == 200
     body = response.json()
-    assert body["nextPageToken"] is None and body["totalCount"] == 2
+    assert body["nextPageToken"] is None and body["totalCount"] == 4
     by_key = {d["key"]: d for d in body["items"]}
-    assert set(by_key) == {"upload", "folder"}
+    assert set(by_key) == {"upload", "folder", "web", "git"}
     for d in body["items"]:
         assert set(d) == {
             "key",
@@ -456,6 +456,9 @@ def test_create_with_unknown_or_missing_source_parameter_is_400_naming_it(
     errors = assert_problem(client.post(url, body, format="json"), 400)["errors"]
     assert set(errors) == {"config.parameters.path", "config.parameters.glob"}
     body = {"config": {"sourceType": "git", "parameters": {}}}
+    errors = assert_problem(client.post(url, body, format="json"), 400)["errors"]
+    assert list(errors) == ["config.parameters.url"]
+    body = {"config": {"sourceType": "sharepoint", "parameters": {}}}
     errors = assert_problem(client.post(url, body, format="json"), 400)["errors"]
     assert list(errors) == ["config.sourceType"]
 

@@ -210,3 +210,26 @@ def test_postgres_restart_mid_run_the_worker_reconnects_and_the_operation_resume
         kinds = set(op.events.values_list("kind", flat=True))
         assert kinds & {"WORKER_STOPPED", "WORKER_LOST"}, kinds
         assert op.attempt >= 2
+
+
+def test_deleting_the_asset_of_a_running_operation_ends_it_failed_and_leaves_nothing(
+    transactional_db, embedding_server, admin_member, openai_price, tmp_path  # noqa: F811
+):
+    from assets_app.services import asset_delete
+
+    env = _cluster_env(embedding_server)
+    with running_qcluster(log_path=tmp_path / "qcluster.log", env=env, workers=1) as cluster:
+        asset, op = _start_slow_ingest(embedding_server, admin_member)
+        _wait_mid_run(op, embedding_server, cluster)
+        deleted = time.monotonic()
+        asset_delete(actor=admin_member, asset=asset)
+        wait_status(op, S.FAILED, timeout=2, cluster=cluster)
+        assert time.monotonic() - deleted < 2
+        assert op.error_message == "asset deleted"
+        # The worker stops at its next check without writing anything more: its
+        # batch in flight (≤ 0.1 s + 10 ms a chunk) would have committed by now.
+        time.sleep(1.5)
+    assert not Document.objects.filter(asset_id=asset.id).exists()
+    assert not Chunk.objects.filter(asset_id=asset.id).exists()
+    op.refresh_from_db()
+    assert op.status == S.FAILED and op.asset_id is None
