@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 
 from config.errors import (
     Conflict,
@@ -23,10 +24,14 @@ from config.errors import (
     ValidationFailed,
 )
 from operations_app.models import Operation, OperationStatus, OperationType
-from operations_app.services import operation_create, operations_fail_for_deleted_asset
+from operations_app.services import (
+    operation_create,
+    operation_note_chunks_removed,
+    operations_fail_for_deleted_asset,
+)
 
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
-from .models import Asset, Document, Membership, Role, SourceType, UploadedFile
+from .models import Asset, Chunk, Document, Membership, Role, SourceType, UploadedFile
 from .selectors import model_max_input_tokens
 from .sources import SourceError
 from .sources.folder import check_glob, resolve_allowed_folder
@@ -316,4 +321,14 @@ def document_delete(*, actor: Membership, document: Document) -> None:
             )
             exc.extra = {"operationId": str(running)}  # a Problem Details member
             raise exc
+        removed = dict(
+            Chunk.objects.filter(document=document)
+            .values("operation_id")
+            .annotate(n=Count("id"))
+            .values_list("operation_id", "n")
+        )
+        operation_note_chunks_removed(
+            removed=removed, actor=_actor_name(actor),
+            reason=f"document {document.file_name} ({document.pk}) deleted",
+        )
         Document.objects.filter(pk=document.pk).delete()

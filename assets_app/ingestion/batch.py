@@ -28,7 +28,11 @@ from django.utils import timezone
 
 from assets_app.embedding import Embedder, EmbeddingError
 from assets_app.models import Chunk, Document, DocumentStatus
-from operations_app.services import Progress, operation_add_progress
+from operations_app.services import (
+    Progress,
+    operation_add_progress,
+    operation_record_document_failures,
+)
 
 from .chunking import ChunkPiece
 from .documents import DocumentWork, documents_end, documents_interrupted
@@ -228,6 +232,11 @@ class Batch:
             [w.document for w in (*self.ending, *going_on) if not w.saved]
         )
         Chunk.objects.bulk_create(chunks)
+        operation_record_document_failures(  # which operation failed them (issue 4)
+            operation_id=self.operation_id,
+            failures=[(w.document.pk, w.document.error_message)
+                      for w in self.ending if w.error is not None],
+        )  # fmt: skip
         documents_end([w for w in self.ending if w.saved])
         for work in going_on:
             if work.saved:
