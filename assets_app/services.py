@@ -285,6 +285,30 @@ def asset_refresh(
     )
 
 
+def asset_retry_failed_documents(*, actor: Membership, operation: Operation) -> Operation:
+    """"Retry failed documents" (issue 4): a REFRESH of the operation's asset limited
+    to the documents that ``operation`` failed and that are still FAILED, through
+    ``asset_refresh`` (so it queues or joins a queued refresh like any other).
+    EDITOR or ADMIN. Raises NotFound (another tenant's operation, or its asset was
+    deleted), PermissionDenied, or Conflict when none of its failed documents is
+    still FAILED (nothing to retry)."""
+    from operations_app.selectors import operation_retryable_document_ids
+
+    asset = operation.asset
+    if operation.tenant_id != actor.tenant_id or asset is None:
+        raise NotFound("No such asset in this tenant.")
+    _require_for_asset(actor, asset, Role.EDITOR, "retry failed documents")
+    document_ids = operation_retryable_document_ids(operation=operation)
+    if not document_ids:
+        exc = Conflict(
+            "No document this operation failed is still FAILED; there is nothing to "
+            "retry. Refresh the asset to re-read its source."
+        )
+        exc.extra = {"operationId": str(operation.id)}
+        raise exc
+    return asset_refresh(actor=actor, asset=asset, document_ids=document_ids)
+
+
 def asset_delete(*, actor: Membership, asset: Asset) -> None:
     """Delete the asset with its documents, chunks and uploads; its active operations
     end FAILED ("asset deleted") and keep their history."""
