@@ -4,8 +4,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from assets_app.api.common import _asset_and_operation
 from assets_app.api.assets import WITH_OPERATION
+from assets_app.api.common import _asset_and_operation
 from assets_app.api.examples import FAILED_DOCUMENTS
 from assets_app.selectors import asset_get
 from assets_app.services import asset_retry_failed_documents
@@ -163,7 +163,9 @@ class OperationCancelAPI(TenantAPIView):
 
 def _operation_of_asset(tenant, asset_id, operation_id):
     asset = asset_get(tenant=tenant, asset_id=asset_id)
-    return selectors.operation_get(tenant=tenant, operation_id=operation_id, asset=asset)
+    return selectors.operation_get(
+        tenant=tenant, operation_id=operation_id, asset=asset
+    )
 
 
 class OperationFailedDocumentsAPI(TenantAPIView):

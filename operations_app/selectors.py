@@ -85,7 +85,9 @@ def operations_any_active(operations) -> bool:
     return any(op.status in ACTIVE_STATUSES for op in operations)
 
 
-def operation_failed_documents(*, operation: Operation) -> QuerySet[OperationDocumentFailure]:
+def operation_failed_documents(
+    *, operation: Operation
+) -> QuerySet[OperationDocumentFailure]:
     """The documents ``operation`` failed (read, parse or embed), in the order they
     failed, each with its reason and its document (whose ``status`` is what it is
     now: a later operation may have completed it). Deleted documents are not listed.
