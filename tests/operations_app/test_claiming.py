@@ -50,8 +50,8 @@ def test_two_clusters_run_each_of_20_operations_exactly_once(editor_member, tmp_
     assets = []
     for i in range(ASSETS):  # queued before the clusters start: they race for them
         asset, op = asset_create_from_uploads(
-            actor=editor_member, display_name=f"A{i}", files=[upload(f"d{n}.txt", t) for n, t in enumerate(texts)], chunk_size=64,
-            chunk_overlap=8,
+            actor=editor_member, display_name=f"A{i}", chunk_size=64, chunk_overlap=8,
+            files=[upload(f"d{n}.txt", t) for n, t in enumerate(texts)],
         )  # fmt: skip
         assets.append(asset)
         made.append(op)
