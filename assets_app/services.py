@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count
 
 from config.errors import (
     Conflict,
@@ -23,10 +24,14 @@ from config.errors import (
     ValidationFailed,
 )
 from operations_app.models import Operation, OperationStatus, OperationType
-from operations_app.services import operation_create, operations_fail_for_deleted_asset
+from operations_app.services import (
+    operation_create,
+    operation_note_chunks_removed,
+    operations_fail_for_deleted_asset,
+)
 
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
-from .models import Asset, Document, Membership, Role, SourceType, UploadedFile
+from .models import Asset, Chunk, Document, Membership, Role, SourceType, UploadedFile
 from .selectors import model_max_input_tokens
 from .sources import SourceError
 from .sources import git as git_source
@@ -323,6 +328,30 @@ def asset_refresh(
     )
 
 
+def asset_retry_failed_documents(*, actor: Membership, operation: Operation) -> Operation:
+    """"Retry failed documents" (issue 4): a REFRESH of the operation's asset limited
+    to the documents that ``operation`` failed and that are still FAILED, through
+    ``asset_refresh`` (so it queues or joins a queued refresh like any other).
+    EDITOR or ADMIN. Raises NotFound (another tenant's operation, or its asset was
+    deleted), PermissionDenied, or Conflict when none of its failed documents is
+    still FAILED (nothing to retry)."""
+    from operations_app.selectors import operation_retryable_document_ids
+
+    asset = operation.asset
+    if operation.tenant_id != actor.tenant_id or asset is None:
+        raise NotFound("No such asset in this tenant.")
+    _require_for_asset(actor, asset, Role.EDITOR, "retry failed documents")
+    document_ids = operation_retryable_document_ids(operation=operation)
+    if not document_ids:
+        exc = Conflict(
+            "No document this operation failed is still FAILED; there is nothing to "
+            "retry. Refresh the asset to re-read its source."
+        )
+        exc.extra = {"operationId": str(operation.id)}
+        raise exc
+    return asset_refresh(actor=actor, asset=asset, document_ids=document_ids)
+
+
 def asset_delete(*, actor: Membership, asset: Asset) -> None:
     """Delete the asset with its documents, chunks and uploads; its active operations
     end FAILED ("asset deleted") and keep their history. A git asset's clone on this
@@ -363,4 +392,14 @@ def document_delete(*, actor: Membership, document: Document) -> None:
             )
             exc.extra = {"operationId": str(running)}  # a Problem Details member
             raise exc
+        removed = dict(
+            Chunk.objects.filter(document=document)
+            .values("operation_id")
+            .annotate(n=Count("id"))
+            .values_list("operation_id", "n")
+        )
+        operation_note_chunks_removed(
+            removed=removed, actor=_actor_name(actor),
+            reason=f"document {document.file_name} ({document.pk}) deleted",
+        )
         Document.objects.filter(pk=document.pk).delete()

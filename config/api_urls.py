@@ -47,6 +47,10 @@ urlpatterns = [
          ops.OperationDetailAPI.as_view()),
     path(f"{T}/assets/<id:asset_id>/operations/<id:operation_id>:cancel",
          ops.OperationCancelAPI.as_view()),
+    path(f"{T}/assets/<id:asset_id>/operations/<id:operation_id>/failedDocuments",
+         ops.OperationFailedDocumentsAPI.as_view()),
+    path(f"{T}/assets/<id:asset_id>/operations/<id:operation_id>:retryFailedDocuments",
+         ops.OperationRetryFailedAPI.as_view()),
     path(f"{T}/", include("assets_app.api_urls")),
     # Last: any other /v1/ path (an unknown resource or :verb) is a Problem Details 404,
     # also with DEBUG on.

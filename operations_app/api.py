@@ -4,16 +4,35 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from assets_app.api.assets import WITH_OPERATION
+from assets_app.api.common import _asset_and_operation
+from assets_app.api.examples import FAILED_DOCUMENTS
 from assets_app.selectors import asset_get
+from assets_app.services import asset_retry_failed_documents
 from config.api import TenantAPIView, paginate
 from config.errors import ValidationFailed
-from config.openapi import PAGE_PARAMETERS, TENANT_ERRORS, page_of, problems, uuid_path
+from config.idempotency import idempotent
+from config.openapi import (
+    IDEMPOTENCY_KEY,
+    PAGE_PARAMETERS,
+    REPLAYED,
+    TENANT_ERRORS,
+    page_of,
+    problems,
+    uuid_path,
+)
 
 from . import selectors, services
 from .models import OperationStatus, OperationType
-from .serializers import CancelRequestSerializer, OperationSerializer
+from .serializers import (
+    CancelRequestSerializer,
+    FailedDocumentSerializer,
+    OperationSerializer,
+    RetryFailedRequestSerializer,
+)
 
 ORDER = ["-created_at", "-id"]
+FAILURE_ORDER = ["created_at", "id"]
 
 ASSET = uuid_path("asset_id", "asset")
 OPERATION = uuid_path("operation_id", "operation")
@@ -140,3 +159,63 @@ class OperationCancelAPI(TenantAPIView):
         )
         op = services.operation_cancel(actor=self.membership, operation=op)
         return Response(_render(op))
+
+
+def _operation_of_asset(tenant, asset_id, operation_id):
+    asset = asset_get(tenant=tenant, asset_id=asset_id)
+    return selectors.operation_get(
+        tenant=tenant, operation_id=operation_id, asset=asset
+    )
+
+
+class OperationFailedDocumentsAPI(TenantAPIView):
+    """GET …/operations/{operation}/failedDocuments — the documents this operation
+    failed, with the reason, in the order they failed; keyset-paged."""
+
+    @extend_schema(
+        operation_id="operations_failed_documents",
+        tags=["operations"],
+        parameters=[ASSET, OPERATION, *PAGE_PARAMETERS],
+        responses={
+            200: page_of(FailedDocumentSerializer, "FailedDocumentPage"),
+            **problems(400, *TENANT_ERRORS),
+        },
+        examples=[FAILED_DOCUMENTS],
+        description="VIEWER. Documents that could not be read, parsed or embedded in "
+        "this operation (their count is stats.documentsFailed). documentStatus is the "
+        "document's status now. Deleted documents are not listed.",
+    )
+    def get(self, request, tenant, asset_id, operation_id):
+        op = _operation_of_asset(self.tenant, asset_id, operation_id)
+        return Response(
+            paginate(
+                selectors.operation_failed_documents(operation=op),
+                request.query_params,
+                FAILURE_ORDER,
+                FailedDocumentSerializer,
+            )
+        )
+
+
+class OperationRetryFailedAPI(TenantAPIView):
+    """POST …/operations/{operation}:retryFailedDocuments — a REFRESH of the asset
+    limited to the documents this operation failed that are still FAILED."""
+
+    @extend_schema(
+        operation_id="operations_retry_failed_documents",
+        tags=["operations"],
+        parameters=[ASSET, OPERATION, IDEMPOTENCY_KEY, REPLAYED],
+        request=RetryFailedRequestSerializer,
+        responses={200: WITH_OPERATION, **problems(400, *TENANT_ERRORS, 409, 422)},
+        description="EDITOR. Same as POST …/assets/{asset}:refresh with documentIds = "
+        "the documents this operation failed that are still FAILED: starts a REFRESH "
+        "or joins the queued one (merging the ids). 409 when none is still FAILED. "
+        "The body is empty or {}.",
+    )
+    @idempotent
+    def post(self, request, tenant, asset_id, operation_id):
+        body = RetryFailedRequestSerializer(data=request.data or {})
+        body.is_valid(raise_exception=True)
+        op = _operation_of_asset(self.tenant, asset_id, operation_id)
+        refresh = asset_retry_failed_documents(actor=self.membership, operation=op)
+        return _asset_and_operation(op.asset, refresh)

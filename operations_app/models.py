@@ -159,3 +159,33 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.response_status})"
+
+
+class OperationDocumentFailure(models.Model):
+    """A document that an operation could not read, parse or embed, with the reason
+    (issue 4: "the dashboard and the API list the failed documents of an operation").
+    Written by ``operations_app.services.operation_record_document_failures`` in the
+    batch transaction that marks the document FAILED and counts it in
+    ``documents_failed``. The document's own row keeps only its latest error; this
+    keeps which operation failed it. Goes with the document when it is deleted."""
+
+    operation = models.ForeignKey(
+        Operation, on_delete=models.CASCADE, related_name="document_failures"
+    )
+    document = models.ForeignKey(
+        "assets_app.Document", on_delete=models.CASCADE, related_name="+"
+    )
+    error_message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A resumed run may fail the same document again: one row, latest reason.
+            models.UniqueConstraint(
+                fields=["operation", "document"], name="unique_document_failure"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} failed in {self.operation_id}"

@@ -22,17 +22,15 @@ from .models import Operation, OperationStatus
 
 S = OperationStatus
 logger = logging.getLogger("ragdesk.operations")
-# Counters recounted by the resumed run: it visits every document again, and counts
-# those this operation already ended as processed but not again by kind.
-_RECOUNTED = {"items_processed": 0, "documents_unchanged": 0, "heartbeat_at": None}
-
-
 def _to_pending(op: Operation, *, kind: str, actor: str, message: str) -> None:
+    """RUNNING → PENDING, enqueued on commit. The resumed run lists the source again:
+    it counts documents this operation already ended as processed but not again by
+    kind, and unchanged ones again, so ``itemsProcessed`` restarts at the documents it
+    deleted (gone from the listing) and ``documentsUnchanged`` at 0."""
     services.check_transition(op.status, S.PENDING)
-    for field, value in _RECOUNTED.items():
-        setattr(op, field, value)
-    op.status = S.PENDING
-    op.save(update_fields=["status", *_RECOUNTED])
+    op.items_processed, op.documents_unchanged = op.documents_deleted, 0
+    op.status, op.heartbeat_at = S.PENDING, None
+    op.save(update_fields=["status", "items_processed", "documents_unchanged", "heartbeat_at"])
     services._event(op, kind, actor, frm=S.RUNNING, to=S.PENDING, msg=message)
     services._enqueue(op.id)
 

@@ -10,7 +10,7 @@ from assets_app.models import Asset, ModelPrice, Tenant
 from assets_app.selectors import _uuid
 from config.errors import NotFound
 
-from .models import ACTIVE_STATUSES, Operation
+from .models import ACTIVE_STATUSES, Operation, OperationDocumentFailure
 
 
 def operation_list(
@@ -45,6 +45,7 @@ def operations_recent(
         operation_list(tenant=tenant, asset=asset, status=status, type=type)[:limit]
     )
     operations_load_prices(operations)
+    operations_load_failures(operations)
     return operations
 
 
@@ -82,3 +83,48 @@ def operations_load_prices(operations) -> None:
 
 def operations_any_active(operations) -> bool:
     return any(op.status in ACTIVE_STATUSES for op in operations)
+
+
+def operation_failed_documents(
+    *, operation: Operation
+) -> QuerySet[OperationDocumentFailure]:
+    """The documents ``operation`` failed (read, parse or embed), in the order they
+    failed, each with its reason and its document (whose ``status`` is what it is
+    now: a later operation may have completed it). Deleted documents are not listed.
+    The operation comes from ``operation_get``, so it is already tenant-checked."""
+    return (
+        OperationDocumentFailure.objects.filter(operation=operation)
+        .select_related("document")
+        .order_by("created_at", "id")
+    )
+
+
+def operation_retryable_document_ids(*, operation: Operation) -> list[str]:
+    """Ids (str) of the documents ``operation`` failed that are still FAILED now,
+    sorted: what "Retry failed documents" refreshes."""
+    return sorted(
+        str(i)
+        for i in operation_failed_documents(operation=operation)
+        .filter(document__status="FAILED")
+        .values_list("document_id", flat=True)
+    )
+
+
+def operations_load_failures(operations, *, per_operation: int = 20) -> None:
+    """Set ``failed_documents`` (at most ``per_operation`` OperationDocumentFailure
+    rows with their documents) on each of ``operations``, in one query for all of
+    those that counted a failure: the dashboard rows list them."""
+    failing = {op.id: op for op in operations if op.documents_failed}
+    for op in operations:
+        op.failed_documents = []
+    if not failing:
+        return
+    rows = (
+        OperationDocumentFailure.objects.filter(operation_id__in=failing)
+        .select_related("document")
+        .order_by("operation_id", "created_at", "id")
+    )
+    for row in rows:
+        listed = failing[row.operation_id].failed_documents
+        if len(listed) < per_operation:
+            listed.append(row)

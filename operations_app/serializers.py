@@ -96,3 +96,27 @@ class OperationSerializer(serializers.Serializer):
 
 class CancelRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """The body of ``:cancel``: nothing (an empty object or no body at all)."""
+
+
+class FailedDocumentSerializer(serializers.Serializer):
+    """A document an operation failed (``…/operations/{operation}/failedDocuments``):
+    the reason it failed in *that* operation, when, and the document's status now
+    (a later operation may have completed it)."""
+
+    documentId = serializers.UUIDField(source="document_id")
+    fileName = serializers.CharField(source="document.file_name")
+    sourceUrl = serializers.CharField(source="document.source_url", allow_null=True)
+    errorMessage = serializers.CharField(source="error_message")
+    failedAt = EpochMsField(source="created_at")
+    documentStatus = serializers.ChoiceField(
+        source="document.status", choices=["PENDING", "PROCESSING", "COMPLETED", "FAILED"]
+    )
+
+    def to_representation(self, failure):
+        data = super().to_representation(failure)
+        data["sourceUrl"] = data["sourceUrl"] or None
+        return data
+
+
+class RetryFailedRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    """The body of ``:retryFailedDocuments``: nothing (an empty object or no body)."""

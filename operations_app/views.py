@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from assets_app.selectors import asset_get
+from assets_app.services import asset_retry_failed_documents
 from config.dashboard import tenant_view
 from config.errors import ApplicationError
 
@@ -67,3 +68,20 @@ def operation_cancel(request, membership, operation_id):
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = f"/t/{membership.tenant.slug}/operations/"
     return redirect(back)
+
+
+@require_POST
+@tenant_view
+def operation_retry_failed(request, membership, operation_id):
+    """"Retry failed documents": a refresh of the operation's asset limited to the
+    documents it failed; back to the asset's page (messages say what happened)."""
+    op = selectors.operation_get(tenant=membership.tenant, operation_id=operation_id)
+    try:
+        refresh = asset_retry_failed_documents(actor=membership, operation=op)
+        messages.success(request, f"Retrying {len(refresh.document_ids or [])} "
+                         f"failed document(s) in operation {str(refresh.id)[:8]}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    if op.asset_id is None:
+        return redirect("operations:list", tenant=membership.tenant.slug)
+    return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=op.asset_id)

@@ -52,30 +52,35 @@ CHECKS = [
 
 @pytest.fixture
 def seeded(live_server, run_queued, monkeypatch):
-    """A tenant whose ADMIN has an ingested upload asset (two documents with chunks,
-    the INGEST COMPLETED) and a queued REFRESH; returns the path parameters and a
-    JWT. Throttling is lifted: a 429 would only stop the run early."""
+    """A tenant whose ADMIN has an ingested upload asset (two documents with chunks
+    and a corrupt PDF that failed, the INGEST COMPLETED, its id the operation
+    parameter, so that its failedDocuments can be listed and retried) and a queued
+    REFRESH; returns the path parameters and a JWT. Throttling is lifted: a 429 would only stop the run early."""
     monkeypatch.setattr(PerTokenThrottle, "rate", "100000/min", raising=False)
     member = MembershipFactory(
         tenant=TenantFactory(slug="fuzz"), role=Role.ADMIN, user=UserFactory()
     )
     text = "\n\n".join(f"Paragraph {i} about alpha and beta. " * 8 for i in range(20))
-    asset, _ = asset_create_from_uploads(
+    asset, ingest = asset_create_from_uploads(
         actor=member,
         display_name="Handbook",
-        files=[upload("a.md", "# Title\n\n" + text), upload("b.txt", "short text")],
+        files=[
+            upload("a.md", "# Title\n\n" + text),
+            upload("b.txt", "short text"),
+            upload("c.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage"),
+        ],
         chunk_size=64,
         chunk_overlap=8,
     )
     assert run_queued() == [OperationStatus.COMPLETED]
-    refresh = asset_refresh(actor=member, asset=asset, document_ids=None, force=True)
+    asset_refresh(actor=member, asset=asset, document_ids=None, force=True)
     document = asset.documents.order_by("file_name").first()
     return {
         "parameters": {
             "tenant": member.tenant.slug,
             "asset_id": str(asset.id),
             "document_id": str(document.id),
-            "operation_id": str(refresh.id),
+            "operation_id": str(ingest.id),
         },
         "token": str(RefreshToken.for_user(member.user).access_token),
     }

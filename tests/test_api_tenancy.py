@@ -249,3 +249,46 @@ def test_every_route_under_another_tenants_slug_is_403_for_a_non_member(world):
         problem = problem_of(send(client, method, path, body, fmt), 403)
         assert "not a member" in problem["detail"], label
     assert snapshot(world["b"]) == before
+
+
+def operation_routes(slug: str, asset_id, operation_id) -> list[tuple]:
+    """(label, method, path, body, format) of the routes of one operation's failed
+    documents (issue 4), read and write."""
+    o = f"/v1/tenants/{slug}/assets/{asset_id}/operations/{operation_id}"
+    return [
+        ("failed documents", "get", f"{o}/failedDocuments", None, None),
+        ("retry failed documents", "post", f"{o}:retryFailedDocuments", {}, "json"),
+    ]
+
+
+def test_failed_document_routes_of_another_tenant_are_404_like_unknown_ids(world):
+    client = api(world["alice"])
+    before = snapshot(world["b"])
+    op_b = Operation.objects.get(asset=world["asset_b"])
+    op_a = Operation.objects.get(asset=world["asset_a"])
+    foreign = operation_routes("tenant-a", world["asset_b"].id, op_b.id)
+    foreign += operation_routes("tenant-a", world["asset_a"].id, op_b.id)
+    unknown = operation_routes("tenant-a", uuid.uuid4(), uuid.uuid4())
+    unknown += operation_routes("tenant-a", world["asset_a"].id, uuid.uuid4())
+    for (label, method, path, body, fmt), twin in zip(foreign, unknown, strict=True):
+        response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
+        assert problem_of(response, 404) == problem_of(
+            send(client, *twin[1:], HTTP_IDEMPOTENCY_KEY=f"{label}-twin"), 404
+        ), label
+    assert snapshot(world["b"]) == before
+    own = operation_routes("tenant-a", world["asset_a"].id, op_a.id)[0]
+    assert send(client, *own[1:]).status_code == 200
+
+
+def test_failed_document_routes_for_a_viewer_and_a_non_member(world):
+    op_a = Operation.objects.get(asset=world["asset_a"])
+    (read, write) = operation_routes("tenant-a", world["asset_a"].id, op_a.id)
+    before = snapshot(world["a"])
+    vera = api(world["vera"])
+    assert send(vera, *read[1:]).status_code == 200
+    assert "VIEWER" in problem_of(send(vera, *write[1:]), 403)["detail"]
+    assert snapshot(world["a"]) == before
+    op_b = Operation.objects.get(asset=world["asset_b"])
+    alice = api(world["alice"])
+    for label, *request in operation_routes("tenant-b", world["asset_b"].id, op_b.id):
+        assert "not a member" in problem_of(send(alice, *request), 403)["detail"], label

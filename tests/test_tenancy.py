@@ -121,6 +121,13 @@ def requests_with(slug: str, asset_id, operation_id):
             {},
             HTMX,
         ),
+        (
+            "retry failed documents POST",
+            "post",
+            f"{base}/operations/{operation_id}/retry-failed/",
+            {},
+            {},
+        ),
     ]
 
 

@@ -113,3 +113,22 @@ REFRESH = OpenApiExample(
     "Re-embed everything", request_only=True, value={"force": True}
 )
 ASSET_EXAMPLE = OpenApiExample("An asset", response_only=True, value=ASSET)
+FAILED_DOCUMENTS = OpenApiExample(
+    "One document failed",
+    response_only=True,
+    value={
+        "items": [
+            {
+                "documentId": "9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f",
+                "fileName": "scan.pdf",
+                "sourceUrl": None,
+                "errorMessage": "The PDF has no text layer (a scan?); ragdesk does "
+                "not run OCR.",
+                "failedAt": 1767225601000,
+                "documentStatus": "FAILED",
+            }
+        ],
+        "nextPageToken": None,
+        "totalCount": 1,
+    },
+)

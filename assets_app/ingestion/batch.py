@@ -33,6 +33,7 @@ from operations_app.services import (
     Progress,
     operation_add_progress,
     operation_lock_for_worker,
+    operation_record_document_failures,
 )
 
 from .chunking import ChunkPiece
@@ -256,6 +257,11 @@ class Batch:
             [w.document for w in (*self.ending, *going_on) if not w.saved]
         )
         Chunk.objects.bulk_create(chunks)
+        operation_record_document_failures(  # which operation failed them (issue 4)
+            operation_id=self.operation_id,
+            failures=[(w.document.pk, w.document.error_message)
+                      for w in self.ending if w.error is not None],
+        )  # fmt: skip
         documents_end([w for w in self.ending if w.saved])
         for work in going_on:
             if work.saved:

@@ -196,7 +196,8 @@ class _Run:
             vanished = [d.pk for k, d in documents.items() if k not in listed]
         operation_set_total(
             operation_id=self.op.id, attempt=self.attempt,
-            items_total=len(items) + len(vanished),
+            # + documents an earlier attempt of this operation deleted (recovery.py)
+            items_total=len(items) + len(vanished) + self.op.documents_deleted,
         )  # fmt: skip
         for start in range(0, len(vanished), VANISHED_PER_TRANSACTION):
             self.check(force=True)

@@ -22,6 +22,7 @@ import pytest
 from django.db import connection
 
 from assets_app.models import Chunk, Document, DocumentStatus
+from operations_app.consistency import consistency_check
 from operations_app.models import Operation, OperationStatus
 from tests.cluster import running_qcluster
 from tests.conftest import upload
@@ -108,6 +109,8 @@ def _assert_resumed_consistently(op: Operation, embedding_server, *, sent_after:
     assert op.token_count == sum(server_token_count(c) for c in stored.values_list("content", flat=True))
     assert op.documents_added == 3 and op.documents_updated == 0
     assert op.items_processed == op.items_total == 3
+    report = consistency_check(stale_after_seconds=120)  # manage.py check_consistency
+    assert report.ok, report.violations
     # The resumed run sent only chunks that were not stored yet.
     resumed_inputs = sum(r.inputs for r in embedding_server.snapshot()[sent_after:])
     return resumed_inputs

@@ -36,7 +36,7 @@ def test_silent_running_operation_is_requeued_and_enqueued(editor_member, no_enq
     assert operations_recover_stale(stale_after_seconds=120) == 1
 
     op.refresh_from_db()
-    assert (op.status, op.items_processed, op.heartbeat_at) == (S.PENDING, 0, None)
+    assert (op.status, op.items_processed, op.heartbeat_at) == (S.PENDING, 0, None)  # 0 deleted
     assert op.started_at is not None  # the first start still counts
     assert no_enqueue == [str(op.id)]
     event = op.events.get(kind="WORKER_LOST")
