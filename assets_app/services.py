@@ -23,12 +23,9 @@ from config.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from operations_app.failures import operation_note_chunks_removed
 from operations_app.models import Operation, OperationStatus, OperationType
-from operations_app.services import (
-    operation_create,
-    operation_note_chunks_removed,
-    operations_fail_for_deleted_asset,
-)
+from operations_app.services import operation_create, operations_fail_for_deleted_asset
 
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
 from .models import Asset, Chunk, Document, Membership, Role, SourceType, UploadedFile

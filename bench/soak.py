@@ -209,7 +209,8 @@ def main() -> int:
     # kill → resumption: for each operation RUNNING at a kill that was handed back
     # afterwards, the first STARTED after the kill.
     resume_s, resumptions = [], 0
-    from datetime import datetime, timezone as tz
+    from datetime import datetime
+    from datetime import timezone as tz
 
     for at, sig, running in kills:
         at_dt = datetime.fromtimestamp(at, tz.utc)

@@ -164,7 +164,7 @@ class IdempotencyRecord(models.Model):
 class OperationDocumentFailure(models.Model):
     """A document that an operation could not read, parse or embed, with the reason
     (issue 4: "the dashboard and the API list the failed documents of an operation").
-    Written by ``operations_app.services.operation_record_document_failures`` in the
+    Written by ``operations_app.failures.operation_record_document_failures`` in the
     batch transaction that marks the document FAILED and counts it in
     ``documents_failed``. The document's own row keeps only its latest error; this
     keeps which operation failed it. Goes with the document when it is deleted."""

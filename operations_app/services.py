@@ -9,7 +9,6 @@ OperationEvent, and any follow-up work is enqueued with ``transaction.on_commit`
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
@@ -23,7 +22,6 @@ from .models import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     Operation,
-    OperationDocumentFailure,
     OperationEvent,
     OperationStatus,
     OperationType,
@@ -53,6 +51,7 @@ class OperationInterrupted(Exception):
     """Raised inside a batch transaction when the operation may no longer write:
     cancellation was requested or it is no longer RUNNING. The transaction rolls back,
     so nothing of that batch is stored."""
+
 
 
 def check_transition(from_status: str, to_status: str) -> None:
@@ -157,104 +156,6 @@ def operation_start(*, operation_id) -> Operation | None:
     return op
 
 
-def _owned(operation_id, attempt: int | None):
-    """The operation while RUNNING under ``attempt`` (any attempt when None)."""
-    qs = Operation.objects.filter(id=operation_id, status=S.RUNNING)
-    return qs if attempt is None else qs.filter(attempt=attempt)
-
-
-def operation_set_total(*, operation_id, items_total: int, attempt: int | None = None):
-    """Set ``itemsTotal`` (documents the run will visit) of a RUNNING operation."""
-    _owned(operation_id, attempt).update(items_total=items_total, heartbeat_at=timezone.now())
-
-
-def operation_heartbeat(*, operation_id, attempt: int | None = None) -> None:
-    """Record that the worker of a RUNNING operation is alive (``heartbeat_at``)."""
-    _owned(operation_id, attempt).update(heartbeat_at=timezone.now())
-
-
-@dataclass
-class Progress:
-    """Increments of one unit of work: documents, chunks stored, billed tokens, stats."""
-
-    items: int = 0
-    chunks: int = 0
-    tokens: int = 0
-    added: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    failed: int = 0
-
-
-_PROGRESS_COLUMNS = {
-    "items": "items_processed",
-    "chunks": "chunk_count",
-    "tokens": "token_count",
-    "added": "documents_added",
-    "updated": "documents_updated",
-    "deleted": "documents_deleted",
-    "unchanged": "documents_unchanged",
-    "failed": "documents_failed",
-}
-
-
-def operation_add_progress(
-    *, operation_id, progress: Progress, attempt: int | None = None
-) -> None:
-    """Add ``progress`` to a RUNNING operation whose cancellation was not requested.
-
-    Call it first inside the transaction that stores the work it counts: the
-    conditional UPDATE takes the operation's row lock, so a cancel request waits for
-    this batch, and counters always equal what is stored. Raises OperationInterrupted (rolling the
-    caller's transaction back) when the operation may no longer write.
-    """
-    # Lock the asset first (asset → operation, the order of asset_delete and
-    # operation_create). The caller's chunk and document rows lock the asset for their
-    # foreign-key checks at commit; without this a delete holding the asset and waiting
-    # for this operation's row deadlocks with the batch. NO KEY UPDATE does not block
-    # those checks, only FOR UPDATE (delete, create).
-    list(
-        Asset.objects.select_for_update(no_key=True, of=("self",))
-        .filter(operations__id=operation_id)
-        .values_list("pk", flat=True)
-    )
-    # Only the counters that move: each ``F() + n`` costs query compilation time (most
-    # of this function's, bench/ingest.py), and a unit of work moves two of eight.
-    increments = {
-        column: F(column) + getattr(progress, name)
-        for name, column in _PROGRESS_COLUMNS.items()
-        if getattr(progress, name)
-    }
-    changed = (
-        _owned(operation_id, attempt)
-        .filter(cancel_requested=False)
-        .update(**increments, heartbeat_at=timezone.now())
-    )
-    if not changed:
-        raise OperationInterrupted(str(operation_id))
-
-
-def operation_lock_for_worker(*, operation_id, attempt: int | None) -> bool:
-    """Inside a transaction: lock the asset, then the operation (the order of
-    ``operation_add_progress``), and tell whether the worker holding ``attempt`` still
-    owns it (RUNNING under that attempt). For writes a worker makes outside a batch,
-    such as settling its interrupted documents, which a worker that lost the
-    operation must not make."""
-    list(
-        Asset.objects.select_for_update(no_key=True, of=("self",))
-        .filter(operations__id=operation_id)
-        .values_list("pk", flat=True)
-    )
-    return bool(list(_owned(operation_id, attempt).select_for_update().values_list("pk")[:1]))
-
-
-def operation_should_stop(*, operation_id, attempt: int | None = None) -> bool:
-    """True when the worker must stop: cancel requested, no longer RUNNING, or
-    claimed again by another worker (``attempt``)."""
-    return not _owned(operation_id, attempt).filter(cancel_requested=False).exists()
-
-
 @transaction.atomic
 def operation_request_cancel(*, operation: Operation, actor: str) -> Operation:
     """Cancel as API.md "Cancel semantics": PENDING → CANCELLED at once; RUNNING →
@@ -330,40 +231,6 @@ def operations_fail_for_deleted_asset(*, asset: Asset, actor: str) -> int:
         op.save(update_fields=["status", "completed_at", "error_message"])
         _event(op, S.FAILED, actor, frm=previous, to=S.FAILED, msg="asset deleted")
     return len(ops)
-
-
-def operation_record_document_failures(
-    *, operation_id, failures: list[tuple[object, str]]
-) -> None:
-    """Record ``failures`` (document id, reason) of a RUNNING operation as
-    OperationDocumentFailure rows: the list behind the API's ``failedDocuments`` and
-    the dashboard's "failed" details. Call inside the batch transaction that marks
-    those documents FAILED and counts them (after ``operation_add_progress``, after
-    the documents' rows exist). A document failed again by the same operation (a
-    resumed run) keeps one row with the latest reason."""
-    if not failures:
-        return
-    OperationDocumentFailure.objects.bulk_create(
-        [
-            OperationDocumentFailure(
-                operation_id=operation_id, document_id=doc_id, error_message=reason
-            )
-            for doc_id, reason in failures
-        ],
-        update_conflicts=True,
-        unique_fields=["operation", "document"],
-        update_fields=["error_message"],
-    )
-
-
-def operation_note_chunks_removed(*, removed: dict, actor: str, reason: str) -> None:
-    """Record a ``CHUNKS_REMOVED`` event on each operation of ``removed`` (operation
-    id → chunks of it deleted) when chunks go outside any operation (a document
-    deleted through the API or dashboard). The consistency check
-    (operations_app/consistency.py) then knows that such an operation's chunkCount
-    counts chunks no longer stored. Call inside the deleting transaction."""
-    for op in Operation.objects.filter(id__in=[k for k in removed if k]):
-        _event(op, "CHUNKS_REMOVED", actor, msg=f"{removed[op.id]} chunks: {reason}")
 
 
 def operation_cancel(*, actor, operation: Operation) -> Operation:

@@ -29,11 +29,11 @@ from django.utils import timezone
 
 from assets_app.embedding import Embedder, EmbeddingError
 from assets_app.models import Chunk, Document, DocumentStatus
-from operations_app.services import (
+from operations_app.failures import operation_record_document_failures
+from operations_app.worker import (
     Progress,
     operation_add_progress,
     operation_lock_for_worker,
-    operation_record_document_failures,
 )
 
 from .chunking import ChunkPiece

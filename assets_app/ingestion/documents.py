@@ -8,7 +8,7 @@ import functools
 import operator
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from assets_app.models import Chunk, Document, DocumentStatus
@@ -71,6 +71,67 @@ class DocumentWork:
         d.last_operation_id = self.operation_id
         if status != DocumentStatus.PENDING:  # PENDING: stopped part-way, resumable
             d.building_version, d.building_key = 0, ""
+
+
+def document_work(
+    *, item, document: Document | None, asset_id, size: int, content_hash: str,
+    step: int, operation_id, settings_key: str,
+) -> DocumentWork:  # fmt: skip
+    """The work of ``operation_id`` on source ``item`` (assets_app.sources
+    SourceItem), whose row is ``document`` (None: a new document, whose row is made
+    unsaved); its chunks are written as the row's version + ``step`` (0: no chunks,
+    a failure), ``size`` in bytes. ``settings_key`` (chunking and embedding
+    settings) with ``content_hash`` identifies the generation: one stored part-way
+    by an earlier run with the same key is continued after its last stored chunk
+    (``resume_from``) instead of being embedded again."""
+    is_new = document is None
+    if document is None:
+        document = Document(
+            asset_id=asset_id, source_key=item.key, file_name=item.file_name,
+            source_url=item.source_url,
+        )  # fmt: skip
+    document.content_type = item.content_type
+    key = f"{content_hash}:{settings_key}" if step else ""
+    # A complete generation it replaces: COMPLETED, or PROCESSING after a worker
+    # died re-embedding it (new documents are PROCESSING at version 0).
+    had_complete = document.version > 0 and document.status in (
+        DocumentStatus.COMPLETED, DocumentStatus.PROCESSING)  # fmt: skip
+    version, resume_from, chunks, tokens = document.version + step, 0, 0, 0
+    if step and not is_new:
+        # A generation of the same content and settings stored part-way by an
+        # earlier attempt continues after its last chunk; any other stored above
+        # the row's version (a worker killed mid-document) is written over with
+        # the next version, so the unique position never collides.
+        stored = Chunk.objects.filter(document=document).aggregate(v=Max("document_version"))
+        version = max(version, (stored["v"] or 0) + 1)
+        if document.building_key == key and document.building_version:
+            part = Chunk.objects.filter(
+                document=document, document_version=document.building_version
+            ).aggregate(n=Count("id"), last=Max("chunk_index"), t=Sum("token_count"))
+            if part["n"] and part["last"] == part["n"] - 1:  # a prefix, as written
+                version, resume_from = document.building_version, part["n"]
+                chunks, tokens = part["n"], part["t"]
+    return DocumentWork(
+        document=document,
+        is_new=is_new,
+        version=version,
+        content_hash=content_hash,
+        file_size=size,
+        saved=not is_new,
+        operation_id=operation_id,
+        building_key=key,
+        # added: never complete before (new, or stopped part-way); a FAILED one
+        # that now succeeds counts as updated
+        added=not had_complete and document.status != DocumentStatus.FAILED,
+        resume_from=resume_from,
+        chunks=chunks if step else document.chunk_count,
+        tokens=tokens if step else document.token_count,
+        previous=(
+            (document.version, document.chunk_count, document.token_count)
+            if step and had_complete and document.version != version
+            else None
+        ),
+    )
 
 
 def documents_end(works: list[DocumentWork]) -> None:

@@ -45,13 +45,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import Count, Max, Sum
 
 from assets_app.embedding import get_embedder
-from assets_app.models import Asset, Chunk, Document, DocumentStatus
+from assets_app.models import Asset, Document, DocumentStatus
 from assets_app.sources import SourceItem, list_items
-from operations_app.services import (
-    OperationInterrupted,
+from operations_app.services import OperationInterrupted
+from operations_app.worker import (
     Progress,
     operation_add_progress,
     operation_heartbeat,
@@ -61,6 +60,7 @@ from operations_app.services import (
 
 from .batch import Batch, DocumentWork
 from .chunking import ChunkPiece, DocumentChunker
+from .documents import document_work
 from .parsing import MARKDOWN_TYPES, ParseError, parse
 from .stopping import WorkerStopping, stop_requested
 
@@ -270,65 +270,15 @@ class _Run:
         )
 
     def work(
-        self,
-        item: SourceItem,
-        document: Document | None,
-        *,
-        size: int,
-        content_hash: str,
-        step: int,
-    ) -> DocumentWork:
-        """The work on ``item``, whose row is ``document`` (None: a new document, whose
-        row is made unsaved); its chunks are written as the row's version + ``step``
-        (``size`` in bytes)."""
-        is_new = document is None
-        if document is None:
-            document = Document(
-                asset_id=self.asset.id, source_key=item.key, file_name=item.file_name,
-                source_url=item.source_url,
-            )  # fmt: skip
-        document.content_type = item.content_type
-        key = f"{content_hash}:{self.settings_key}" if step else ""
-        # A complete generation it replaces: COMPLETED, or PROCESSING after a worker
-        # died re-embedding it (new documents are PROCESSING at version 0).
-        had_complete = document.version > 0 and document.status in (
-            DocumentStatus.COMPLETED, DocumentStatus.PROCESSING)  # fmt: skip
-        version, resume_from, chunks, tokens = document.version + step, 0, 0, 0
-        if step and not is_new:
-            # A generation of the same content and settings stored part-way by an
-            # earlier attempt continues after its last chunk; any other stored above
-            # the row's version (a worker killed mid-document) is written over with
-            # the next version, so the unique position never collides.
-            stored = Chunk.objects.filter(document=document).aggregate(v=Max("document_version"))
-            version = max(version, (stored["v"] or 0) + 1)
-            if document.building_key == key and document.building_version:
-                part = Chunk.objects.filter(
-                    document=document, document_version=document.building_version
-                ).aggregate(n=Count("id"), last=Max("chunk_index"), t=Sum("token_count"))
-                if part["n"] and part["last"] == part["n"] - 1:  # a prefix, as written
-                    version, resume_from = document.building_version, part["n"]
-                    chunks, tokens = part["n"], part["t"]
-        return DocumentWork(
-            document=document,
-            is_new=is_new,
-            version=version,
-            content_hash=content_hash,
-            file_size=size,
-            saved=not is_new,
-            operation_id=self.op.id,
-            building_key=key,
-            # added: never complete before (new, or stopped part-way); a FAILED one
-            # that now succeeds counts as updated
-            added=not had_complete and document.status != DocumentStatus.FAILED,
-            resume_from=resume_from,
-            chunks=chunks if step else document.chunk_count,
-            tokens=tokens if step else document.token_count,
-            previous=(
-                (document.version, document.chunk_count, document.token_count)
-                if step and had_complete and document.version != version
-                else None
-            ),
-        )
+        self, item: SourceItem, document: Document | None, *, size: int,
+        content_hash: str, step: int,
+    ) -> DocumentWork:  # fmt: skip
+        """The work on ``item`` (documents.py ``document_work``)."""
+        return document_work(
+            item=item, document=document, asset_id=self.asset.id, size=size,
+            content_hash=content_hash, step=step, operation_id=self.op.id,
+            settings_key=self.settings_key,
+        )  # fmt: skip
 
     def chunk(self, work: DocumentWork, data: bytes, content_type: str) -> None:
         """Parse and split ``data`` into the batch. Raises ParseError."""

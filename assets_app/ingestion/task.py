@@ -15,7 +15,11 @@ from assets_app.models import Asset
 from assets_app.sources import SourceError
 from operations_app.models import OperationStatus
 from operations_app.recovery import operation_requeue
-from operations_app.services import OperationInterrupted, operation_finish, operation_start
+from operations_app.services import (
+    OperationInterrupted,
+    operation_finish,
+    operation_start,
+)
 
 from .run import _Run
 from .stopping import WorkerStopping, exit_worker_if_stopping, stop_signals

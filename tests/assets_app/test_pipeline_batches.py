@@ -16,6 +16,7 @@ from assets_app.embedding.builtin import HashedLexicalEmbedder
 from assets_app.models import Chunk, Document, UploadedFile
 from assets_app.services import asset_create_from_uploads, asset_refresh
 from operations_app import services as op_services
+from operations_app import worker as op_worker
 from operations_app.models import Operation, OperationStatus
 from tests.assets_app.test_pipeline import assert_one_generation, run_one
 from tests.conftest import upload
@@ -40,7 +41,7 @@ def _create(member, files):
 def _record(monkeypatch, *, before_embed=None):
     """Record each embedding request's size and each progress increment the batch
     commits; ``before_embed(n)`` runs before the n-th request (1-based)."""
-    embed, add = HashedLexicalEmbedder.embed, op_services.operation_add_progress
+    embed, add = HashedLexicalEmbedder.embed, op_worker.operation_add_progress
     calls: dict[str, list] = {"embed": [], "progress": []}
 
     def recording_embed(self, texts):

@@ -16,6 +16,7 @@ from assets_app.ingestion import ingestion_run
 from assets_app.models import Asset, Chunk, Document, UploadedFile
 from assets_app.services import asset_create_from_uploads, asset_delete, asset_refresh
 from operations_app import services as op_services
+from operations_app import worker as op_worker
 from operations_app.models import Operation, OperationStatus
 from tests.assets_app.test_pipeline import assert_one_generation, run_one
 from tests.conftest import upload
@@ -102,7 +103,7 @@ def test_refresh_after_a_cancel_completes_the_interrupted_document(
 def _cancel_when_completing(monkeypatch):
     """Request the cancel just before the transaction that completes a document
     counts it, so that transaction is the one that observes it."""
-    real = op_services.operation_add_progress
+    real = op_worker.operation_add_progress
     armed = [True]
 
     def cancel_then_add(*, operation_id, progress, **kw):
@@ -256,7 +257,7 @@ def test_deleting_an_asset_while_a_batch_is_being_stored_succeeds(
     of them), and the worker ends FAILED "asset deleted" at its next batch."""
     asset = _create(admin_member, [upload("maps.txt", LONG)])
     (operation_id,) = no_enqueue
-    real = op_services.operation_add_progress
+    real = op_worker.operation_add_progress
     in_batch, delete_started = threading.Event(), threading.Event()
 
     def add_then_hold(*, operation_id, progress, **kw):

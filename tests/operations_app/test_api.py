@@ -28,14 +28,12 @@ from operations_app.models import (
     OperationType,
 )
 from operations_app.services import (
-    Progress,
-    operation_add_progress,
     operation_create,
     operation_finish,
     operation_request_cancel,
-    operation_set_total,
     operation_start,
 )
+from operations_app.worker import Progress, operation_add_progress, operation_set_total
 from tests.factories import (
     AssetFactory,
     MembershipFactory,

@@ -138,12 +138,8 @@ def test_reaper_schedules_nothing_for_fresh_heartbeats(editor_member, no_enqueue
 def test_a_worker_that_lost_its_operation_can_no_longer_write_into_it(
     editor_member, no_enqueue
 ):
-    from operations_app.services import (
-        OperationInterrupted,
-        Progress,
-        operation_add_progress,
-        operation_finish,
-    )
+    from operations_app.services import OperationInterrupted, operation_finish
+    from operations_app.worker import Progress, operation_add_progress
 
     _, op = _running_op(editor_member, no_enqueue, silent_for=300)
     lost_attempt = Operation.objects.get(pk=op.pk).attempt

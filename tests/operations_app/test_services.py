@@ -19,15 +19,17 @@ from operations_app.models import (
 from operations_app.services import (
     InvalidTransition,
     OperationInterrupted,
-    Progress,
     check_transition,
-    operation_add_progress,
     operation_create,
     operation_finish,
     operation_request_cancel,
-    operation_should_stop,
     operation_start,
     operations_fail_for_deleted_asset,
+)
+from operations_app.worker import (
+    Progress,
+    operation_add_progress,
+    operation_should_stop,
 )
 from tests.factories import AssetFactory, DocumentFactory, OperationFactory
 
