@@ -8,7 +8,7 @@ invariant is broken and nothing is stuck, 1 otherwise.
 What runs, in its own database ``ragdesk_bench_soak`` (emptied first; the name must
 contain ``bench``):
 - a local OpenAI-compatible embeddings server (tests/embedding_server.py; 50 ms +
-  4 ms a chunk per request, usage counted by the server) and ``--clusters`` real
+  10 ms a chunk per request, usage counted by the server) and ``--clusters`` real
   ``qcluster`` processes of ``--workers`` workers with the product's settings
   (``RAGDESK_STALE_AFTER_SECONDS`` 60 unless set in the environment);
 - ``--assets`` upload assets of 4–8 documents each (their INGEST operations), then,
@@ -29,6 +29,7 @@ coalesced, resumptions (WORKER_LOST / WORKER_STOPPED followed by a new start), k
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import random
 import signal
@@ -113,15 +114,18 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ragdesk-soak-"))
     setup_django(os.environ.get("RAGDESK_BENCH_DB_NAME", "ragdesk_bench_soak"), work)
     from django.contrib.auth.models import User
-    from django.core.files.uploadedfile import SimpleUploadedFile
     from django.db import connection
 
     from assets_app.models import Asset, Membership, Role, Tenant, UploadedFile
-    from assets_app.services import asset_create_from_uploads, asset_refresh
+    from assets_app.services import UploadInput, asset_create_from_uploads, asset_refresh
+
+    def upload(name: str, data: str) -> UploadInput:
+        raw = data.encode()
+        return UploadInput(name=name, size=len(raw), stream=io.BytesIO(raw))
     from operations_app.models import ACTIVE_STATUSES, Operation, OperationEvent
     from operations_app.services import operation_request_cancel
 
-    server = EmbeddingServer(delay=0.05, delay_per_input=0.004).start()
+    server = EmbeddingServer(delay=0.05, delay_per_input=0.01).start()
     env = {**os.environ, "RAGDESK_OPENAI_BASE_URL": server.base_url, "PYTHONUNBUFFERED": "1"}
     stale = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "60"))
     clusters = Clusters(args.clusters, args.workers, env, work / "logs")
@@ -138,7 +142,7 @@ def main() -> int:
     member = Membership.objects.create(tenant=tenant, user=user, role=Role.ADMIN)
     for a in range(args.assets):
         files = [
-            SimpleUploadedFile(f"doc{d}.txt", text(rng.randint(10, 60)).encode(), "text/plain")
+            upload(f"doc{d}.txt", text(rng.randint(40, 240)))
             for d in range(rng.randint(4, 8))
         ]
         asset_create_from_uploads(
@@ -166,7 +170,7 @@ def main() -> int:
         if action < 0.50:
             if rng.random() < 0.4:  # change one file so the refresh re-embeds it
                 f = rng.choice(list(UploadedFile.objects.filter(asset=asset)))
-                UploadedFile.objects.filter(pk=f.pk).update(data=text(rng.randint(10, 60)).encode())
+                UploadedFile.objects.filter(pk=f.pk).update(data=text(rng.randint(40, 240)).encode())
             refresh(asset, force=rng.random() < 0.1)
             requests += 1
         elif action < 0.62:
