@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from config.api import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SKIP
+from config.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SKIP
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 

@@ -5,9 +5,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from assets_app.selectors import asset_get
-from config.api import TenantAPIView, paginate
+from config.api import TenantAPIView
 from config.errors import ValidationFailed
 from config.openapi import PAGE_PARAMETERS, TENANT_ERRORS, page_of, problems, uuid_path
+from config.pagination import paginate
 
 from . import selectors, services
 from .models import OperationStatus, OperationType

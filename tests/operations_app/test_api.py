@@ -691,16 +691,20 @@ def test_a_page_costs_a_constant_number_of_queries(admin_member, tenant):
     assert counts[0] == counts[1]
 
 
-def test_a_token_from_another_tenants_list_reveals_nothing(admin_member, tenant):
-    """A cursor only holds ordering values; used in another tenant it still lists that
-    tenant's rows only."""
+def test_a_token_from_another_tenants_list_is_400_and_reveals_nothing(
+    admin_member, tenant
+):
+    """A token carries its list's totalCount, so it is signed for one tenant's list:
+    in another tenant it is refused, and neither rows nor the count come back."""
     outsider = MembershipFactory(tenant=TenantFactory(), role=Role.ADMIN)
     make_ops(AssetFactory(tenant=outsider.tenant), 3)
-    mine = make_ops(AssetFactory(tenant=tenant), 3)
+    make_ops(AssetFactory(tenant=tenant), 3)
     token = (
         api(outsider)
         .get(ops_url(outsider.tenant, "pageSize=1"))
         .json()["nextPageToken"]
     )
-    body = api(admin_member).get(ops_url(tenant, f"pageToken={token}")).json()
-    assert set(ids(body)) <= {str(o.id) for o in mine}
+    response = api(admin_member).get(ops_url(tenant, f"pageToken={token}"))
+    body = assert_problem(response, 400, "validation-failed")
+    assert set(body["errors"]) == {"pageToken"}
+    assert "items" not in body and "totalCount" not in body
