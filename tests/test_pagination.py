@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from config.pagination import _signer
 from operations_app import selectors
 from operations_app.api import ORDER
+from operations_app.models import Operation
 from operations_app.models import OperationStatus as S
 from tests.factories import AssetFactory, OperationFactory
 from tests.operations_app.test_api import (
@@ -177,3 +178,21 @@ def test_a_validly_signed_token_with_a_bad_cursor_is_400_not_500(
         "validation-failed",
     )
     assert set(body["errors"]) == {"pageToken"}
+
+
+def test_skip_is_an_offset_in_the_list_order_even_among_tied_rows(admin_member, asset):
+    """Skip finds the row before the page by its ordering values (created_at, id)
+    and continues from there, which must equal an OFFSET."""
+    ops = [OperationFactory(asset=asset) for _ in range(5)]
+    Operation.objects.filter(pk__in=[o.pk for o in ops]).update(
+        created_at=ops[0].created_at
+    )
+    OperationFactory(asset=asset)  # newest, alone at the top
+    order = ids(api(admin_member).get(ops_url(asset.tenant)).json())
+    client = api(admin_member)
+    for skip in range(len(order) + 1):
+        body = client.get(ops_url(asset.tenant, f"pageSize=2&PageToken.Skip={skip}"))
+        body = body.json()
+        assert ids(body) == order[skip : skip + 2], skip
+        assert body["totalCount"] == 6
+        assert (body["nextPageToken"] is None) == (skip + 2 >= len(order))
