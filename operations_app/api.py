@@ -53,11 +53,10 @@ def _render(op):
 
 def _page(tenant, asset, query) -> Response:
     """One keyset page of the tenant's (or asset's) operations, filtered by the query."""
-    qs = selectors.operation_list(tenant=tenant, asset=asset, **_filters(query))
-    return Response(
-        paginate(qs, query, ORDER, OperationSerializer,
-                 prepare=selectors.operations_load_prices)
+    rows = selectors.operation_rows(
+        tenant=tenant, asset=asset, columns=OperationSerializer.COLUMNS, **_filters(query)
     )
+    return Response(paginate(rows, query, ORDER, OperationSerializer))
 
 
 class TenantOperationListAPI(TenantAPIView):
