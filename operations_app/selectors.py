@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -46,19 +47,26 @@ def operation_rows(
 
     For pages of the API: no model instances and no asset row, and the price comes
     with each row from a subquery, not from a query of its own — about half the
-    Python time of a 50-row page (bench/api.py). The subquery reads the asset
-    itself: a join to it would stay in the page's ``count()`` (~4× slower)."""
+    Python time of a 50-row page (bench/api.py)."""
+    return (
+        operation_list(tenant=tenant, asset=asset, status=status, type=type)
+        .annotate(price=_asset_price())
+        .values(*columns, "price")
+    )
+
+
+@functools.cache
+def _asset_price() -> Subquery:
+    """The price subquery of ``operation_rows``, built once (building it cost 0.4 ms
+    a request; Django copies an expression when a query resolves it). It reads the
+    asset itself: a join to it would stay in the page's ``count()`` (~4× slower)."""
     model_price = ModelPrice.objects.filter(
         provider=OuterRef("embedding_provider"), model=OuterRef("embedding_model")
     ).order_by()
     price = Asset.objects.filter(pk=OuterRef("asset_id")).annotate(
         price=Subquery(model_price.values("price_per_million_tokens")[:1])
     )
-    return (
-        operation_list(tenant=tenant, asset=asset, status=status, type=type)
-        .annotate(price=Subquery(price.values("price")[:1]))
-        .values(*columns, "price")
-    )
+    return Subquery(price.values("price")[:1])
 
 
 def operations_recent(
