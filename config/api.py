@@ -17,13 +17,24 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 class TenantAPIView(APIView):
     """Resolves ``self.membership`` from the URL's ``tenant`` slug after
-    authentication: unknown tenant → 404, not a member → 403."""
+    authentication: unknown tenant → 404, not a member → 403. A JWT's
+    authentication has usually loaded it already (config.api_auth)."""
 
     membership = None
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.membership = membership_get(user=request.user, tenant_slug=kwargs["tenant"])
+        loaded = getattr(request, "tenant_membership", None)
+        if (
+            loaded is not None
+            and loaded.user_id == request.user.pk
+            and loaded.tenant.slug == kwargs["tenant"]
+        ):
+            self.membership = loaded
+        else:
+            self.membership = membership_get(
+                user=request.user, tenant_slug=kwargs["tenant"]
+            )
 
     @property
     def tenant(self):

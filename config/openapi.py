@@ -235,6 +235,7 @@ class JwtScheme(OpenApiAuthenticationExtension):
     it adds no scheme of its own to ApiTokenScheme's ``bearerAuth``."""
 
     target_class = "rest_framework_simplejwt.authentication.JWTAuthentication"
+    match_subclasses = True  # config.api_auth.TenantJWTAuthentication
     name = []  # register nothing
     priority = 1  # over drf-spectacular's own simplejwt extension
 

@@ -159,7 +159,7 @@ RAGDESK_MAX_ATTEMPTS = 3
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "config.api_auth.ApiTokenAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "config.api_auth.TenantJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
