@@ -140,7 +140,8 @@ def page_of(item, name: str):
                 help_text="Pass as pageToken for the next page; null on the last page.",
             ),
             "totalCount": serializers.IntegerField(
-                help_text="Rows matching the filters, over all pages."
+                help_text="Rows matching the filters, over all pages, as counted "
+                "for the listing's first page (later pages repeat that count)."
             ),
         },
     )
@@ -150,7 +151,10 @@ def _int(minimum: int, maximum: int) -> dict:
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
 
 
-_TOKEN_HELP = "The nextPageToken of the previous page (opaque; keyset cursor)."
+_TOKEN_HELP = (
+    "The nextPageToken of the previous page (opaque; keyset cursor). Only valid for "
+    "the same tenant, list and filters; otherwise 400."
+)
 PAGE_PARAMETERS = [
     OpenApiParameter(
         "pageSize",
