@@ -196,3 +196,20 @@ def test_skip_is_an_offset_in_the_list_order_even_among_tied_rows(admin_member, 
         assert ids(body) == order[skip : skip + 2], skip
         assert body["totalCount"] == 6
         assert (body["nextPageToken"] is None) == (skip + 2 >= len(order))
+
+
+def test_a_token_is_bound_to_the_search_term_of_the_asset_list(admin_member, tenant):
+    """The signature covers every filter of the list's queryset, also those that
+    paginate is not told about, such as the assets' ``search``."""
+    for name in ("alpha 1", "alpha 2", "alpha 3", "beta"):
+        AssetFactory(tenant=tenant, display_name=name)
+    client = api(admin_member)
+    url = f"/v1/tenants/{tenant.slug}/assets"
+    first = client.get(f"{url}?pageSize=1&search=alpha").json()
+    assert first["totalCount"] == 3
+    token = first["nextPageToken"]
+    same = client.get(f"{url}?search=alpha&pageToken={token}").json()
+    assert len(same["items"]) == 2 and same["totalCount"] == 3
+    for other in ("search=alph", "search=beta", ""):
+        response = client.get(f"{url}?{other}&pageToken={token}")
+        assert_problem(response, 400, "validation-failed")
