@@ -165,7 +165,8 @@ def paginate(
     are inserted: a row is neither missed nor repeated. ``totalCount`` is counted
     when a listing starts (no pageToken; a ``count(*)``, ~3 ms per 100,000 rows,
     skipped when the page holds the rest of the rows) and then carried in the
-    tokens: it is the count as of the first page.
+    tokens: it is the count as of the first page. The count runs on ``queryset``
+    as given, joins included: put per-row lookups in subqueries, not joins.
 
     ``render`` is a serializer class (one instance renders the page with
     ``many=True``; a serializer per row deep-copies every declared field again,
