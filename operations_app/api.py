@@ -54,7 +54,10 @@ def _render(op):
 def _page(tenant, asset, query) -> Response:
     """One keyset page of the tenant's (or asset's) operations, filtered by the query."""
     rows = selectors.operation_rows(
-        tenant=tenant, asset=asset, columns=OperationSerializer.COLUMNS, **_filters(query)
+        tenant=tenant,
+        asset=asset,
+        columns=OperationSerializer.COLUMNS,
+        **_filters(query),
     )
     return Response(paginate(rows, query, ORDER, OperationSerializer))
 
