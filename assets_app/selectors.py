@@ -50,6 +50,18 @@ def membership_get(*, user, tenant_slug: str) -> Membership:
     return membership
 
 
+def membership_with_user(*, user_lookup: dict, tenant_slug: str) -> Membership | None:
+    """The membership of the user matching ``user_lookup`` (e.g. ``{"id": 7}``) in
+    the tenant, with its user and tenant, in one query; None when there is none.
+    For authentication, which then checks the user itself (config.api_auth)."""
+    lookup = {f"user__{name}": value for name, value in user_lookup.items()}
+    return (
+        Membership.objects.filter(tenant__slug=tenant_slug, **lookup)
+        .select_related("user", "tenant")
+        .first()
+    )
+
+
 def asset_list(*, tenant: Tenant, search: str | None = None) -> QuerySet[Asset]:
     """The tenant's assets, newest first, annotated with ``n_documents``; ``search``
     filters by name, case-insensitively. (No chunk count: joining chunks as well would

@@ -40,7 +40,6 @@ import os
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -189,13 +188,15 @@ class Runner:
 
 
 def token_at(tenant, offset: int, fields: list[str]) -> str:
-    """The pageToken the API gives for the page starting at row ``offset``: the
-    ordering values of row ``offset - 1``, encoded as config.api encodes them."""
-    from config.api import _encode, _value
-    from operations_app.models import Operation
+    """The pageToken the API gives for the page starting at row ``offset`` of the
+    unfiltered list: the ordering values of row ``offset - 1`` and the totalCount,
+    signed for that list as config.pagination signs them."""
+    from config.pagination import page_token
+    from operations_app.selectors import operation_list
 
-    row = Operation.objects.filter(tenant=tenant).order_by(*fields)[offset - 1]
-    return _encode([_value(row, f.lstrip("-")) for f in fields])
+    listing = operation_list(tenant=tenant)
+    row = listing.order_by(*fields)[offset - 1]
+    return page_token(listing, fields, row, listing.count())
 
 
 def _load() -> str:

@@ -17,7 +17,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
-from config.api import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SKIP
+from config.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_SKIP
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -140,7 +140,8 @@ def page_of(item, name: str):
                 help_text="Pass as pageToken for the next page; null on the last page.",
             ),
             "totalCount": serializers.IntegerField(
-                help_text="Rows matching the filters, over all pages."
+                help_text="Rows matching the filters, over all pages, as counted "
+                "for the listing's first page (later pages repeat that count)."
             ),
         },
     )
@@ -150,7 +151,10 @@ def _int(minimum: int, maximum: int) -> dict:
     return {"type": "integer", "minimum": minimum, "maximum": maximum}
 
 
-_TOKEN_HELP = "The nextPageToken of the previous page (opaque; keyset cursor)."
+_TOKEN_HELP = (
+    "The nextPageToken of the previous page (opaque; keyset cursor). Only valid for "
+    "the same tenant, list and filters; otherwise 400."
+)
 PAGE_PARAMETERS = [
     OpenApiParameter(
         "pageSize",
@@ -235,6 +239,7 @@ class JwtScheme(OpenApiAuthenticationExtension):
     it adds no scheme of its own to ApiTokenScheme's ``bearerAuth``."""
 
     target_class = "rest_framework_simplejwt.authentication.JWTAuthentication"
+    match_subclasses = True  # config.api_auth.TenantJWTAuthentication
     name = []  # register nothing
     priority = 1  # over drf-spectacular's own simplejwt extension
 

@@ -9,7 +9,7 @@ from assets_app.api.common import _asset_and_operation
 from assets_app.api.examples import FAILED_DOCUMENTS
 from assets_app.selectors import asset_get
 from assets_app.services import asset_retry_failed_documents
-from config.api import TenantAPIView, paginate
+from config.api import TenantAPIView
 from config.errors import ValidationFailed
 from config.idempotency import idempotent
 from config.openapi import (
@@ -21,6 +21,7 @@ from config.openapi import (
     problems,
     uuid_path,
 )
+from config.pagination import paginate
 
 from . import selectors, services
 from .models import OperationStatus, OperationType
@@ -71,11 +72,13 @@ def _render(op):
 
 def _page(tenant, asset, query) -> Response:
     """One keyset page of the tenant's (or asset's) operations, filtered by the query."""
-    qs = selectors.operation_list(tenant=tenant, asset=asset, **_filters(query))
-    return Response(
-        paginate(qs, query, ORDER, OperationSerializer,
-                 prepare=selectors.operations_load_prices)
+    rows = selectors.operation_rows(
+        tenant=tenant,
+        asset=asset,
+        columns=OperationSerializer.COLUMNS,
+        **_filters(query),
     )
+    return Response(paginate(rows, query, ORDER, OperationSerializer))
 
 
 class TenantOperationListAPI(TenantAPIView):

@@ -110,7 +110,15 @@ class Operation(models.Model):
 
         if self.asset is None:
             return Decimal("0")
-        return (Decimal(self.token_count) * asset_price_per_million(self.asset)) / 1_000_000
+        return operation_cost(self.token_count, asset_price_per_million(self.asset))
+
+
+def operation_cost(token_count: int, price_per_million: Decimal | None) -> Decimal:
+    """USD of ``token_count`` billed tokens at ``price_per_million`` USD per 1,000,000
+    tokens (None: unpriced model or deleted asset → 0). API.md, LongOperation.cost."""
+    if price_per_million is None:
+        return Decimal("0")
+    return (Decimal(token_count) * price_per_million) / 1_000_000
 
 
 class OperationEvent(models.Model):

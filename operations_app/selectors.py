@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from assets_app.models import Asset, ModelPrice, Tenant
 from assets_app.selectors import _uuid
@@ -29,6 +31,42 @@ def operation_list(
     if type:
         qs = qs.filter(type=type)
     return qs.order_by("-created_at", "-id")
+
+
+def operation_rows(
+    *,
+    tenant: Tenant,
+    columns: Iterable[str],
+    asset: Asset | None = None,
+    status: str | None = None,
+    type: str | None = None,
+) -> QuerySet[dict]:
+    """``operation_list`` as dicts of ``columns`` (Operation field names) plus
+    ``price``: the asset's model price now, USD per 1,000,000 tokens, or None when
+    the asset is deleted or its model unpriced (cost 0, as ``Operation.cost``).
+
+    For pages of the API: no model instances and no asset row, and the price comes
+    with each row from a subquery, not from a query of its own — about half the
+    Python time of a 50-row page (bench/api.py)."""
+    return (
+        operation_list(tenant=tenant, asset=asset, status=status, type=type)
+        .annotate(price=_asset_price())
+        .values(*columns, "price")
+    )
+
+
+@functools.cache
+def _asset_price() -> Subquery:
+    """The price subquery of ``operation_rows``, built once (building it cost 0.4 ms
+    a request; Django copies an expression when a query resolves it). It reads the
+    asset itself: a join to it would stay in the page's ``count()`` (~4× slower)."""
+    model_price = ModelPrice.objects.filter(
+        provider=OuterRef("embedding_provider"), model=OuterRef("embedding_model")
+    ).order_by()
+    price = Asset.objects.filter(pk=OuterRef("asset_id")).annotate(
+        price=Subquery(model_price.values("price_per_million_tokens")[:1])
+    )
+    return Subquery(price.values("price")[:1])
 
 
 def operations_recent(

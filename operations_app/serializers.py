@@ -1,11 +1,18 @@
 """Wire shapes of operations (API.md "LongOperation"): camelCase, epoch-ms times,
 UPPER_SNAKE enums, USD as a JSON number from Decimal."""
 
+from collections.abc import Mapping
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from config.api import RejectUnknownFieldsMixin, epoch_ms
-from operations_app.models import OperationStatus, OperationType
+from operations_app.models import (
+    TERMINAL_STATUSES,
+    OperationStatus,
+    OperationType,
+    operation_cost,
+)
 
 
 @extend_schema_field(
@@ -61,35 +68,50 @@ class OperationSerializer(serializers.Serializer):
     cancelRequested = serializers.BooleanField(source="cancel_requested")
     stats = OperationStatsSerializer(source="*")
 
+    # The Operation fields to_representation reads; ``selectors.operation_rows``
+    # fetches just these for a page.
+    COLUMNS = (
+        "id", "asset_id", "tenant_id", "type", "status", "started_at", "completed_at",
+        "created_at", "items_processed", "items_total", "token_count", "chunk_count",
+        "error_message", "created_by", "cancel_requested", "documents_added",
+        "documents_updated", "documents_deleted", "documents_unchanged",
+        "documents_failed",
+    )  # fmt: skip
+
     def to_representation(self, op):
-        """The declared fields above, built directly: DRF's per-field machinery cost
-        ~0.25 ms an operation, half of a 50-row list page (bench/api.py). The declared
-        fields still describe the schema; tests/operations_app/test_api.py checks
-        every field's value and type."""
+        """``op``: an Operation, or a row of ``selectors.operation_rows`` (a dict of
+        ``COLUMNS`` and ``price``). The declared fields above, built directly: DRF's
+        per-field machinery cost ~0.25 ms an operation, half of a 50-row list page
+        (bench/api.py). The declared fields still describe the schema;
+        tests/operations_app/test_api.py checks every field's value and type."""
+        if isinstance(op, Mapping):
+            row, cost = op, operation_cost(op["token_count"], op["price"])
+        else:
+            row, cost = {name: getattr(op, name) for name in self.COLUMNS}, op.cost
         return {
-            "id": str(op.id),
-            "assetId": str(op.asset_id) if op.asset_id else None,
-            "tenantId": str(op.tenant_id),
-            "type": op.type,
-            "status": op.status,
-            "done": op.done,
-            "startedAt": epoch_ms(op.started_at),
-            "completedAt": epoch_ms(op.completed_at),
-            "createdAt": epoch_ms(op.created_at),
-            "itemsProcessed": op.items_processed,
-            "itemsTotal": op.items_total,
-            "tokenCount": op.token_count,
-            "chunkCount": op.chunk_count,
-            "cost": float(round(op.cost, 10)),
-            "errorMessage": op.error_message or None,
-            "createdBy": op.created_by,
-            "cancelRequested": op.cancel_requested,
+            "id": str(row["id"]),
+            "assetId": str(row["asset_id"]) if row["asset_id"] else None,
+            "tenantId": str(row["tenant_id"]),
+            "type": row["type"],
+            "status": row["status"],
+            "done": row["status"] in TERMINAL_STATUSES,
+            "startedAt": epoch_ms(row["started_at"]),
+            "completedAt": epoch_ms(row["completed_at"]),
+            "createdAt": epoch_ms(row["created_at"]),
+            "itemsProcessed": row["items_processed"],
+            "itemsTotal": row["items_total"],
+            "tokenCount": row["token_count"],
+            "chunkCount": row["chunk_count"],
+            "cost": float(round(cost, 10)),
+            "errorMessage": row["error_message"] or None,
+            "createdBy": row["created_by"],
+            "cancelRequested": row["cancel_requested"],
             "stats": {
-                "documentsAdded": op.documents_added,
-                "documentsUpdated": op.documents_updated,
-                "documentsDeleted": op.documents_deleted,
-                "documentsUnchanged": op.documents_unchanged,
-                "documentsFailed": op.documents_failed,
+                "documentsAdded": row["documents_added"],
+                "documentsUpdated": row["documents_updated"],
+                "documentsDeleted": row["documents_deleted"],
+                "documentsUnchanged": row["documents_unchanged"],
+                "documentsFailed": row["documents_failed"],
             },
         }
 

@@ -10,6 +10,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
@@ -298,6 +300,17 @@ def test_health_of_an_unknown_tenant_is_404_problem(admin_member):
         "/v1/tenants/no-such-tenant/auth/health"
     )
     assert_problem(response, 404, "not-found")
+
+
+def test_a_jwt_members_user_and_membership_are_read_in_one_query(admin_member):
+    client = bearer(jwt(admin_member.user))
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(health_url(admin_member.tenant)).json()
+    reads = [q["sql"] for q in ctx.captured_queries]
+    of_user = [sql for sql in reads if '"auth_user"' in sql]
+    assert len(of_user) == 1 and '"assets_app_membership"' in of_user[0]
+    assert not [s for s in reads if '"assets_app_membership"' in s and s != of_user[0]]
+    assert body["role"] == admin_member.role
 
 
 def test_unauthenticated_beats_unknown_tenant(db):

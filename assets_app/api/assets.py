@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from config.api import TenantAPIView, paginate
+from config.api import TenantAPIView
 from config.errors import ValidationFailed
 from config.idempotency import idempotent
 from config.openapi import (
@@ -26,6 +26,7 @@ from config.openapi import (
     problems,
     uuid_path,
 )
+from config.pagination import paginate
 from operations_app.serializers import OperationSerializer
 
 from .. import selectors, services

@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from config.api import TenantAPIView, paginate
+from config.api import TenantAPIView
 from config.openapi import (
     PAGE_PARAMETERS,
     SEARCH_PARAMETER,
@@ -14,6 +14,7 @@ from config.openapi import (
     problems,
     uuid_path,
 )
+from config.pagination import paginate
 
 from .. import selectors, services
 from ..selectors import chunk_list

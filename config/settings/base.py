@@ -184,7 +184,7 @@ RAGDESK_GIT_MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files become FAILED docu
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "config.api_auth.ApiTokenAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "config.api_auth.TenantJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

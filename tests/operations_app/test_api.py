@@ -27,6 +27,7 @@ from operations_app.models import (
     OperationStatus,
     OperationType,
 )
+from operations_app.serializers import OperationSerializer
 from operations_app.services import (
     operation_create,
     operation_finish,
@@ -245,6 +246,41 @@ def test_cost_follows_the_assets_current_price(admin_member, asset):
     price.save()
     assert client.get(op_url(op)).json()["cost"] == 0.2
     assert client.get(ops_url(asset.tenant)).json()["items"][0]["cost"] == 0.2
+
+
+def test_list_items_are_rendered_exactly_like_the_operation_itself(
+    admin_member, tenant, no_enqueue
+):
+    """Lists render rows fetched as dicts with the price from a subquery; the
+    detail renders the Operation. Priced, unpriced and asset-less rows agree."""
+    priced, unpriced, gone = (
+        AssetFactory(tenant=tenant, embedding_model=m)
+        for m in ("priced-model", "unpriced-model", "priced-model")
+    )
+    ModelPrice.objects.create(
+        provider=priced.embedding_provider,
+        model="priced-model",
+        dimensions=384,
+        max_input_tokens=8191,
+        price_per_million_tokens=Decimal("0.130000"),
+    )
+    failed = make_op(priced, S.FAILED)
+    Operation.objects.filter(pk=failed.pk).update(
+        token_count=1_234_567, error_message="Embedding provider timed out."
+    )
+    OperationFactory(asset=unpriced, token_count=5_000)
+    OperationFactory(asset=gone, token_count=7_000, status=S.COMPLETED)
+    make_op(priced, S.RUNNING)
+    gone.delete()  # SET_NULL: the operation stays, without an asset
+    items = api(admin_member).get(ops_url(tenant)).json()["items"]
+    expected = [
+        OperationSerializer(op).data
+        for op in Operation.objects.filter(tenant=tenant).select_related("asset")
+    ]
+    assert len(items) == 4 and items == expected
+    costs = {item["tokenCount"]: item["cost"] for item in items}
+    assert costs[5_000] == 0 and costs[7_000] == 0
+    assert costs[1_234_567] == float(Decimal("1234567") * Decimal("0.13") / 10**6)
 
 
 def test_unset_times_are_null_and_a_pending_operation_is_not_done(admin_member, asset):
@@ -689,16 +725,20 @@ def test_a_page_costs_a_constant_number_of_queries(admin_member, tenant):
     assert counts[0] == counts[1]
 
 
-def test_a_token_from_another_tenants_list_reveals_nothing(admin_member, tenant):
-    """A cursor only holds ordering values; used in another tenant it still lists that
-    tenant's rows only."""
+def test_a_token_from_another_tenants_list_is_400_and_reveals_nothing(
+    admin_member, tenant
+):
+    """A token carries its list's totalCount, so it is signed for one tenant's list:
+    in another tenant it is refused, and neither rows nor the count come back."""
     outsider = MembershipFactory(tenant=TenantFactory(), role=Role.ADMIN)
     make_ops(AssetFactory(tenant=outsider.tenant), 3)
-    mine = make_ops(AssetFactory(tenant=tenant), 3)
+    make_ops(AssetFactory(tenant=tenant), 3)
     token = (
         api(outsider)
         .get(ops_url(outsider.tenant, "pageSize=1"))
         .json()["nextPageToken"]
     )
-    body = api(admin_member).get(ops_url(tenant, f"pageToken={token}")).json()
-    assert set(ids(body)) <= {str(o.id) for o in mine}
+    response = api(admin_member).get(ops_url(tenant, f"pageToken={token}"))
+    body = assert_problem(response, 400, "validation-failed")
+    assert set(body["errors"]) == {"pageToken"}
+    assert "items" not in body and "totalCount" not in body
