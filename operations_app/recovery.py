@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import services
@@ -55,19 +56,30 @@ def operation_requeue(*, operation_id, attempt: int, reason: str) -> bool:
     return True
 
 
-def operations_recover_stale(*, stale_after_seconds: float, max_attempts: int = 3) -> int:
+def operations_recover_stale(
+    *, stale_after_seconds: float, max_attempts: int = 3,
+    cancel_stale_after_seconds: float | None = None,
+) -> int:  # fmt: skip
     """Requeue RUNNING operations whose worker stopped writing heartbeats more than
     ``stale_after_seconds`` ago (killed, machine lost, ``make run`` stopped mid-run):
     RUNNING → PENDING and enqueued again, so the run resumes. One whose cancel was
-    requested ends CANCELLED; after ``max_attempts`` losses one ends FAILED saying
-    so. Each step is an OperationEvent (WORKER_LOST, CANCELLED, FAILED). Returns how
-    many operations were recovered."""
-    cutoff = timezone.now() - timedelta(seconds=stale_after_seconds)
-    stale = Operation.objects.filter(status=S.RUNNING, heartbeat_at__lte=cutoff)
+    requested ends CANCELLED, already once silent for ``cancel_stale_after_seconds``
+    (default: the same; a live worker writes a heartbeat every 5 s, so a short wait
+    is enough to end the cancel of a dead one); after ``max_attempts`` losses one
+    ends FAILED saying so. Each step is an OperationEvent (WORKER_LOST, CANCELLED,
+    FAILED). Returns how many operations were recovered."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=stale_after_seconds)
+    cancel_cutoff = now - timedelta(
+        seconds=min(stale_after_seconds, cancel_stale_after_seconds or stale_after_seconds)
+    )
+    stale = Operation.objects.filter(status=S.RUNNING).filter(
+        Q(heartbeat_at__lte=cutoff) | Q(cancel_requested=True, heartbeat_at__lte=cancel_cutoff)
+    )
     recovered = 0
     for operation_id in stale.values_list("id", flat=True):
         with transaction.atomic():
-            if _recover_one(operation_id, cutoff, max_attempts):
+            if _recover_one(operation_id, cutoff, cancel_cutoff, max_attempts):
                 recovered += 1
     return recovered
 
@@ -75,7 +87,9 @@ def operations_recover_stale(*, stale_after_seconds: float, max_attempts: int = 
 REAP_AGAIN = "ragdesk: requeue operations of lost workers (once)"
 
 
-def operations_reap(*, stale_after_seconds: float, max_attempts: int) -> int:
+def operations_reap(
+    *, stale_after_seconds: float, max_attempts: int, cancel_stale_after_seconds: float
+) -> int:
     """The reaper: ``operations_recover_stale``, then, when a RUNNING operation's
     heartbeat will be stale before the next scheduled run (~30 s), a one-off django-q2
     schedule for that moment + 1 s, so a lost operation resumes about
@@ -84,9 +98,13 @@ def operations_reap(*, stale_after_seconds: float, max_attempts: int) -> int:
     from django_q.models import Schedule
 
     recovered = operations_recover_stale(
-        stale_after_seconds=stale_after_seconds, max_attempts=max_attempts
-    )
-    due = operations_next_stale_at(stale_after_seconds=stale_after_seconds, within_seconds=45)
+        stale_after_seconds=stale_after_seconds, max_attempts=max_attempts,
+        cancel_stale_after_seconds=cancel_stale_after_seconds,
+    )  # fmt: skip
+    due = operations_next_stale_at(
+        stale_after_seconds=stale_after_seconds, within_seconds=45,
+        cancel_stale_after_seconds=cancel_stale_after_seconds,
+    )  # fmt: skip
     if due is not None:
         Schedule.objects.update_or_create(
             name=REAP_AGAIN,
@@ -100,30 +118,44 @@ def operations_reap(*, stale_after_seconds: float, max_attempts: int) -> int:
     return recovered
 
 
-def operations_next_stale_at(*, stale_after_seconds: float, within_seconds: float):
-    """When the next RUNNING operation becomes stale, if that is within
-    ``within_seconds`` from now: its heartbeat + ``stale_after_seconds`` (a datetime),
-    else None. The reaper uses it to run again at that moment instead of up to a
-    schedule period later."""
+def operations_next_stale_at(
+    *, stale_after_seconds: float, within_seconds: float,
+    cancel_stale_after_seconds: float | None = None,
+):  # fmt: skip
+    """When the next RUNNING operation becomes stale (its heartbeat +
+    ``stale_after_seconds``, or + ``cancel_stale_after_seconds`` once its cancel is
+    requested), if that is within ``within_seconds`` from now: a datetime, else None.
+    The reaper uses it to run again at that moment instead of up to a schedule
+    period later."""
     from django.db.models import Min
 
     now = timezone.now()
-    stale = timedelta(seconds=stale_after_seconds)
-    oldest = Operation.objects.filter(
-        status=S.RUNNING, heartbeat_at__gt=now - stale
-    ).aggregate(m=Min("heartbeat_at"))["m"]
-    if oldest is None or oldest + stale > now + timedelta(seconds=within_seconds):
+    dues = []
+    for seconds, extra in (
+        (stale_after_seconds, {}),
+        (cancel_stale_after_seconds, {"cancel_requested": True}),
+    ):
+        if seconds is None:
+            continue
+        stale = timedelta(seconds=seconds)
+        oldest = Operation.objects.filter(
+            status=S.RUNNING, heartbeat_at__gt=now - stale, **extra
+        ).aggregate(m=Min("heartbeat_at"))["m"]
+        if oldest is not None:
+            dues.append(oldest + stale)
+    due = min(dues, default=None)
+    if due is None or due > now + timedelta(seconds=within_seconds):
         return None
-    return oldest + stale
+    return due
 
 
-def _recover_one(operation_id, cutoff, max_attempts: int) -> bool:
+def _recover_one(operation_id, cutoff, cancel_cutoff, max_attempts: int) -> bool:
     op = (
         Operation.objects.select_for_update(skip_locked=True)
-        .filter(id=operation_id, status=S.RUNNING, heartbeat_at__lte=cutoff)
+        .filter(id=operation_id, status=S.RUNNING, heartbeat_at__lte=cancel_cutoff)
         .first()
     )
-    if op is None:
+    if op is None or (not op.cancel_requested and op.heartbeat_at > cutoff):
         return False  # it wrote a heartbeat meanwhile, or another reaper has it
     lost = op.events.filter(kind="WORKER_LOST").count() + 1
     last_beat = op.heartbeat_at

@@ -9,6 +9,8 @@ OperationEvent, and any follow-up work is enqueued with ``transaction.on_commit`
 from __future__ import annotations
 
 import logging
+import os
+import socket
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Value
@@ -149,7 +151,8 @@ def operation_start(*, operation_id) -> Operation | None:
             if not claimed:
                 return None
             op = Operation.objects.get(id=operation_id)
-            _event(op, "STARTED", WORKER, frm=S.PENDING, to=S.RUNNING)
+            _event(op, "STARTED", WORKER, frm=S.PENDING, to=S.RUNNING,
+                   msg=f"attempt {op.attempt} on {socket.gethostname()} pid {os.getpid()}")
     except IntegrityError:
         logger.info("operation %s waits: another operation of its asset runs", operation_id)
         return None

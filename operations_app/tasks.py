@@ -17,4 +17,5 @@ def reap_stale_operations() -> int:
     return operations_reap(
         stale_after_seconds=settings.RAGDESK_STALE_AFTER_SECONDS,
         max_attempts=settings.RAGDESK_MAX_ATTEMPTS,
+        cancel_stale_after_seconds=settings.RAGDESK_CANCEL_STALE_AFTER_SECONDS,
     )

@@ -157,6 +157,11 @@ RAGDESK_CANCEL_CHECK_SECONDS = 0.5
 # (every 30 s and at each worker's start), after RAGDESK_MAX_ATTEMPTS losses it FAILS.
 RAGDESK_STALE_AFTER_SECONDS = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "60"))
 RAGDESK_MAX_ATTEMPTS = int(os.environ.get("RAGDESK_MAX_ATTEMPTS", "3"))
+# A RUNNING operation whose cancel was requested and whose worker has been silent this
+# long (three missed heartbeats) is ended CANCELLED by the reaper: its worker is gone.
+RAGDESK_CANCEL_STALE_AFTER_SECONDS = float(
+    os.environ.get("RAGDESK_CANCEL_STALE_AFTER_SECONDS", "15")
+)
 # A worker that lost its database connection tries to reconnect this long (s) before
 # leaving the operation to the reaper.
 RAGDESK_DB_RECONNECT_SECONDS = float(os.environ.get("RAGDESK_DB_RECONNECT_SECONDS", "60"))

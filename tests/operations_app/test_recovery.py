@@ -153,3 +153,29 @@ def test_a_worker_that_lost_its_operation_can_no_longer_write_into_it(
 
     op.refresh_from_db()
     assert (op.status, op.attempt, op.chunk_count) == (S.RUNNING, lost_attempt + 1, 0)
+
+
+@pytest.mark.parametrize("silent_for, ends", [(20, True), (5, False)])
+def test_cancel_of_an_operation_whose_worker_went_silent_ends_after_the_short_threshold(
+    editor_member, no_enqueue, silent_for, ends
+):
+    _, op = _running_op(editor_member, no_enqueue, silent_for=silent_for)
+    operation_request_cancel(operation=op, actor="alice")
+
+    operations_recover_stale(
+        stale_after_seconds=60, cancel_stale_after_seconds=15
+    )
+
+    op.refresh_from_db()
+    assert op.status == (S.CANCELLED if ends else S.RUNNING)
+    if ends:
+        assert op.events.get(kind="CANCELLED").actor == "reaper"
+
+
+def test_started_event_names_the_attempt_and_the_worker_process(editor_member, no_enqueue):
+    import os
+
+    _, op = _running_op(editor_member, no_enqueue, silent_for=0)
+    started = op.events.get(kind="STARTED")
+    assert started.message.startswith("attempt 1 on ")
+    assert started.message.endswith(f"pid {os.getpid()}")
