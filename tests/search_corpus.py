@@ -13,7 +13,9 @@ _EMBEDDER = HashedLexicalEmbedder(dimensions=384)
 
 
 def add_document(asset: Asset, name: str, texts: list[str], **chunk_fields) -> Document:
-    """A COMPLETED document of ``asset`` whose chunks (version 1) are ``texts``."""
+    """A COMPLETED document of ``asset`` whose chunks (version 1) are ``texts``,
+    embedded with the built-in embedder unless ``embed`` (text → vector of the
+    asset's dimensions) is given."""
     document = Document.objects.create(
         asset=asset, source_key=f"docs/{name}", file_name=name,
         content_type="text/markdown", source_url=f"file:///srv/docs/{name}",
@@ -27,9 +29,10 @@ def add_document(asset: Asset, name: str, texts: list[str], **chunk_fields) -> D
 
 
 def chunk(
-    document: Document, index: int, text: str, *, version: int, **fields
+    document: Document, index: int, text: str, *, version: int, embed=None, **fields
 ) -> Chunk:
     lines = text.count("\n") + 1
+    vector = (embed or _EMBEDDER.vector)(text)
     values = {
         "start_char_idx": 0, "end_char_idx": len(text), "start_line": 1,
         "end_line": lines, "heading_path": ["Guide"], "page_number": None,
@@ -37,8 +40,8 @@ def chunk(
     }  # fmt: skip
     return Chunk(
         asset_id=document.asset_id, document=document, document_version=version,
-        chunk_index=index, content=text, embedding=_EMBEDDER.vector(text),
-        embedding_dimensions=384, **values,
+        chunk_index=index, content=text, embedding=vector,
+        embedding_dimensions=len(vector), **values,
     )  # fmt: skip
 
 
