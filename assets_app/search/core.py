@@ -23,7 +23,7 @@ from config.errors import EmbeddingFailed, NotFound, PermissionDenied, Validatio
 
 from ..embedding import EmbeddingError, get_embedder
 from ..ingestion.chunking import count_tokens
-from ..models import Asset, Membership, Role, Tenant
+from ..models import Asset, Membership, Role
 from ..selectors import (
     asset_price_per_million,
     current_chunks,
@@ -45,8 +45,8 @@ def candidate_depth(top_k: int) -> int:
     return min(max(50, 4 * top_k), MAX_CANDIDATES)
 
 
-def _require_search(actor: Membership, tenant: Tenant) -> None:
-    if actor.tenant_id != tenant.id:
+def _require_search(actor: Membership, tenant_id) -> None:
+    if actor.tenant_id != tenant_id:
         raise NotFound("No such asset in this tenant.")
     if not actor.allows(SEARCH_ROLE):
         raise PermissionDenied(f"Your role {actor.role} in this tenant cannot search.")
@@ -160,7 +160,7 @@ def search_asset(
     SEARCH_ROLE), ValidationFailed (VECTOR/HYBRID on a non-vectorized asset; both
     HYBRID weights 0; a query over the model's input tokens) or EmbeddingFailed (the
     provider failed; 502)."""
-    _require_search(actor, asset.tenant)
+    _require_search(actor, asset.tenant_id)
     _check(params, vectorized=asset.vectorized)
     return _search([asset], params)
 
@@ -170,7 +170,7 @@ def search_tenant(*, actor: Membership, params: SearchParams) -> SearchOutcome:
     (``POST …/assets:search``, docs/api.md). Assets of different embedding models
     are each searched in their own dimension, embedding the query once per model;
     see the module docstring for how the lists are fused. Raises as search_asset."""
-    _require_search(actor, actor.tenant)
+    _require_search(actor, actor.tenant_id)
     _check(params, vectorized=True)
     assets = list(Asset.objects.filter(tenant=actor.tenant, vectorized=True))
     return _search(assets, params)

@@ -37,7 +37,7 @@ HALFVEC_ABOVE = 2000  # HNSW's limit for vector; migration 0003 indexes halfvec 
 def ef_search() -> int:
     """Candidates the HNSW scan keeps per step (``hnsw.ef_search``; pgvector's
     default is 40). bench/search.py measured recall@10 with it."""
-    return int(getattr(settings, "RAGDESK_HNSW_EF_SEARCH", 100))
+    return int(settings.RAGDESK_HNSW_EF_SEARCH)
 
 
 def _indexed(dimensions: int):

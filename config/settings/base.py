@@ -154,6 +154,9 @@ RAGDESK_CANCEL_CHECK_SECONDS = 0.5
 # at most RAGDESK_MAX_ATTEMPTS times in all.
 RAGDESK_STALE_AFTER_SECONDS = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "120"))
 RAGDESK_MAX_ATTEMPTS = 3
+# Candidates an HNSW search keeps per step (pgvector's hnsw.ef_search, default 40);
+# higher is slower and finds more of the true nearest chunks (bench/search.py).
+RAGDESK_HNSW_EF_SEARCH = int(os.environ.get("RAGDESK_HNSW_EF_SEARCH", "100"))
 
 # --- the API ---------------------------------------------------------------
 REST_FRAMEWORK = {
