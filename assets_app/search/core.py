@@ -102,22 +102,23 @@ def _vector_side(assets: list[Asset], query: str, limit: int):
 
 def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
     mode, top_k = params.mode, params.top_k
-    depth = top_k if mode != SearchMode.HYBRID else candidate_depth(top_k)
-    ranking, tokens, cost = [], 0, Decimal("0")
-    if mode != SearchMode.FULL_TEXT:
-        ranking, tokens, cost = _vector_side(assets, params.query, depth)
-    if mode != SearchMode.VECTOR:
+    hybrid = mode == SearchMode.HYBRID
+    depth = candidate_depth(top_k) if hybrid else top_k
+    # A HYBRID side of weight 0 adds nothing to any score: skip it (and its tokens).
+    vector_side = mode == SearchMode.VECTOR or (hybrid and params.vector_weight > 0)
+    fts_side = mode == SearchMode.FULL_TEXT or (hybrid and params.fts_weight > 0)
+    vec, fts, tokens, cost = [], [], 0, Decimal("0")
+    if vector_side:
+        vec, tokens, cost = _vector_side(assets, params.query, depth)
+    if fts_side:
         fts = fulltext_ranking(
             asset_ids=[a.id for a in assets], query=params.query, limit=depth
         )
-        ranking = (
-            fts
-            if mode == SearchMode.FULL_TEXT
-            else rrf_fuse(
-                [(ranking, params.vector_weight), (fts, params.fts_weight)],
-                k=params.rrf_k,
-            )
-        )
+    if hybrid:
+        weighted = [(vec, params.vector_weight), (fts, params.fts_weight)]
+        ranking = rrf_fuse(weighted, k=params.rrf_k)
+    else:
+        ranking = vec if mode == SearchMode.VECTOR else fts
     ranking = above_threshold(ranking, params.score_threshold)[:top_k]
     chunks = {
         c.id: c
