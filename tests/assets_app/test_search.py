@@ -211,3 +211,11 @@ def test_tenant_search_spans_the_tenants_assets_only(corpus):
         assert {"Handbook", "Runbook"} <= {
             h.chunk.asset.display_name for h in outcome.hits[:2]
         }, mode
+
+
+def test_hybrid_side_of_weight_zero_is_not_run(corpus):
+    """Weight 0 adds nothing to any RRF score: no query embedding is spent on it."""
+    fts_only = search(corpus, "rotate passwords", mode="HYBRID", vector_weight=0)
+    assert fts_only.query_tokens == 0
+    assert contents(fts_only) == [HANDBOOK[3]]
+    assert fts_only.hits[0].score == pytest.approx(1 / 61)
