@@ -11,9 +11,11 @@ urlpatterns = [
     path("assets:embeddingModels", api.EmbeddingModelsAPI.as_view()),
     path("assets:supportedTypes", api.SupportedTypesAPI.as_view()),
     path("assets:file", api.AssetUploadAPI.as_view()),
+    path("assets:search", api.TenantSearchAPI.as_view()),
     path("assets", api.AssetListAPI.as_view()),
     path("assets/<id:asset_id>", api.AssetDetailAPI.as_view()),
     path("assets/<id:asset_id>:refresh", api.AssetRefreshAPI.as_view()),
+    path("assets/<id:asset_id>:search", api.AssetSearchAPI.as_view()),
     path("assets/<id:asset_id>/documents", api.DocumentListAPI.as_view()),
     path(
         "assets/<id:asset_id>/documents/<id:document_id>",

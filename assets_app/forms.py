@@ -6,6 +6,7 @@ from django.conf import settings
 
 from config.errors import ApplicationError
 
+from . import search
 from .models import Asset
 from .services import MIN_CHUNK_SIZE
 from .sources.descriptors import SECRET_MASK, ParameterDescriptor, SourceTypeDescriptor
@@ -23,6 +24,7 @@ ERROR_FIELDS = {
     "path": "path",
     "glob": "glob",
     "name": "name",
+    **{name: name for name in ("query", "searchMode", "vectorWeight", "ftsWeight")},
 }
 
 
@@ -215,3 +217,51 @@ class ApiTokenForm(forms.Form):
         label="Name", max_length=100,
         help_text="What will use it, e.g. “CI pipeline”, to recognise it in this list.",
     )
+
+
+class SearchForm(forms.Form):
+    """The search playground's query and knobs (a GET form). Field names are the
+    API's ``:search`` body members, so a playground URL reads like a request and the
+    core's errors (keyed by them) land on their inputs."""
+
+    query = forms.CharField(label="Query", max_length=search.MAX_QUERY_CHARS)
+    searchMode = forms.ChoiceField(
+        label="Mode", required=False, initial=search.SearchMode.HYBRID.value,
+        choices=[(m.value, m.value.replace("_", " ").title())
+                 for m in search.SearchMode],
+    )  # fmt: skip
+    topK = forms.IntegerField(
+        label="Top k", required=False, initial=search.DEFAULT_TOP_K, min_value=1,
+        max_value=search.MAX_TOP_K,
+    )  # fmt: skip
+    scoreThreshold = forms.FloatField(label="Min. score", required=False)
+    maxTokens = forms.IntegerField(
+        label="Max. tokens", required=False, min_value=1,
+        max_value=search.MAX_TOKENS_LIMIT,
+    )  # fmt: skip
+    vectorWeight = forms.FloatField(
+        label="Vector weight", required=False, initial=1.0, min_value=0,
+        max_value=search.MAX_WEIGHT,
+    )  # fmt: skip
+    ftsWeight = forms.FloatField(
+        label="Full-text weight", required=False, initial=1.0, min_value=0,
+        max_value=search.MAX_WEIGHT,
+    )  # fmt: skip
+    rrfK = forms.IntegerField(
+        label="RRF k", required=False, initial=search.DEFAULT_RRF_K, min_value=0,
+        max_value=search.MAX_RRF_K,
+    )  # fmt: skip
+
+    def params(self) -> search.SearchParams:
+        """The cleaned form as SearchParams; a blank knob takes its default."""
+        data = {k: v for k, v in self.cleaned_data.items() if v not in (None, "")}
+        return search.SearchParams(
+            query=data["query"],
+            mode=search.SearchMode(data.get("searchMode", search.SearchMode.HYBRID)),
+            top_k=data.get("topK", search.DEFAULT_TOP_K),
+            score_threshold=data.get("scoreThreshold"),
+            vector_weight=data.get("vectorWeight", 1.0),
+            fts_weight=data.get("ftsWeight", 1.0),
+            rrf_k=data.get("rrfK", search.DEFAULT_RRF_K),
+            max_tokens=data.get("maxTokens"),
+        )

@@ -9,4 +9,11 @@ urlpatterns = [
     path("assets/<str:asset_id>/", views.asset_detail, name="detail"),
     path("assets/<str:asset_id>/settings/", views.asset_settings, name="settings"),
     path("assets/<str:asset_id>/refresh/", views.asset_refresh, name="refresh"),
+    path("assets/<str:asset_id>/search/", views.asset_search, name="search"),
+    path(
+        "assets/<str:asset_id>/documents/<str:document_id>/",
+        views.document_detail,
+        name="document",
+    ),
+    path("search/", views.tenant_search, name="tenant-search"),
 ]

@@ -11,12 +11,13 @@ from config.dashboard import tenant_view
 from config.errors import ApplicationError
 from operations_app.selectors import operations_recent
 
-from . import selectors, services
+from . import search, selectors, services
 from .forms import (
     MAX_FILES_AT_ONCE,
     AssetSettingsForm,
     FolderAssetForm,
     SourceAssetForm,
+    SearchForm,
     UploadAssetForm,
     add_service_errors,
 )
@@ -27,6 +28,7 @@ from .sources.descriptors import SOURCE_TYPES
 DESCRIBED_KINDS = (SourceType.WEB, SourceType.GIT)
 
 RECENT_OPERATIONS = 20
+CHUNKS_PER_PAGE = 100
 
 
 @login_required
@@ -190,3 +192,89 @@ def asset_refresh(request, membership, asset_id):
 
         messages.error(request, exc.message)
     return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
+
+
+@tenant_view
+def asset_search(request, membership, asset_id):
+    """The search playground of one asset."""
+    asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
+    return _search_page(request, membership, asset)
+
+
+@tenant_view
+def tenant_search(request, membership):
+    """The search playground over all vectorized assets of the tenant."""
+    return _search_page(request, membership, None)
+
+
+def _search_page(request, membership, asset):
+    """The playground (GET, so a search is a link); for htmx, its ``search-results``
+    fragment. Errors show in that fragment; htmx gets them with 200, because htmx 2
+    does not swap error responses."""
+    form = SearchForm(request.GET if "query" in request.GET else None)
+    outcome, highlights, status = None, {}, 200
+    if form.is_bound and form.is_valid():
+        params = form.params()
+        try:
+            outcome = (
+                search.search_asset(actor=membership, asset=asset, params=params)
+                if asset else search.search_tenant(actor=membership, params=params)
+            )  # fmt: skip
+            highlights = search.search_highlights(
+                chunk_ids=[h.chunk.id for h in outcome.hits], query=params.query
+            )
+        except ApplicationError as exc:
+            add_service_errors(form, exc)
+            status = exc.status
+    elif form.is_bound:
+        status = 400
+    template = "assets_app/search.html"
+    if request.htmx:
+        template, status = template + "#search-results", 200
+    return render(
+        request,
+        template,
+        {
+            "asset": asset,
+            "form": form,
+            "outcome": outcome,
+            "results": [
+                # the page of the document's chunk list that holds the hit
+                (
+                    h,
+                    highlights.get(h.chunk.id),
+                    h.chunk.chunk_index // CHUNKS_PER_PAGE * CHUNKS_PER_PAGE,
+                )
+                for h in (outcome.hits if outcome else [])
+            ],
+            "can_search": membership.allows(search.SEARCH_ROLE),
+        },
+        status=status,
+    )
+
+
+@tenant_view
+def document_detail(request, membership, asset_id, document_id):
+    """A document's current chunks, CHUNKS_PER_PAGE at a time from chunk ``start``;
+    each chunk is anchored ``#chunk-<id>`` (search results link to it)."""
+    asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
+    document = selectors.document_get(asset=asset, document_id=document_id)
+    raw = request.GET.get("start", "0")
+    start = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
+    chunks = list(
+        selectors.chunk_list(document=document).filter(chunk_index__gte=start)[
+            : CHUNKS_PER_PAGE + 1
+        ]
+    )
+    more = len(chunks) > CHUNKS_PER_PAGE
+    return render(
+        request,
+        "assets_app/document_detail.html",
+        {
+            "asset": asset,
+            "document": document,
+            "chunks": chunks[:CHUNKS_PER_PAGE],
+            "next_start": chunks[-1].chunk_index if more else None,
+            "previous_start": max(0, start - CHUNKS_PER_PAGE) if start else None,
+        },
+    )

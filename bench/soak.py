@@ -129,92 +129,94 @@ def main() -> int:
     env = {**os.environ, "RAGDESK_OPENAI_BASE_URL": server.base_url, "PYTHONUNBUFFERED": "1"}
     stale = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "60"))
     clusters = Clusters(args.clusters, args.workers, env, work / "logs")
+    try:  # no cluster outlives the soak, whatever fails
 
-    words = "tenant asset chunk vector index cursor worker cluster batch token refresh".split()
+        words = "tenant asset chunk vector index cursor worker cluster batch token refresh".split()
 
-    def text(n: int) -> str:
-        return "\n\n".join(
-            " ".join(rng.choice(words) for _ in range(rng.randint(60, 160))) for _ in range(n)
-        )
+        def text(n: int) -> str:
+            return "\n\n".join(
+                " ".join(rng.choice(words) for _ in range(rng.randint(60, 160))) for _ in range(n)
+            )
 
-    tenant = Tenant.objects.create(slug="soak", name="Soak")
-    user = User.objects.create_user("soak")
-    member = Membership.objects.create(tenant=tenant, user=user, role=Role.ADMIN)
-    for a in range(args.assets):
-        files = [
-            upload(f"doc{d}.txt", text(rng.randint(40, 240)))
-            for d in range(rng.randint(4, 8))
-        ]
-        asset_create_from_uploads(
-            actor=member, display_name=f"soak-{a}", files=files,
-            embedding_provider="openai", embedding_model="text-embedding-3-small",
-            embedding_dimensions=1536,
-        )  # fmt: skip
-    assets = list(Asset.objects.filter(tenant=tenant))
-    requests, kills, last_kill = 0, [], time.monotonic()
-    started = time.monotonic()
-    deadline = started + args.minutes * 60
+        tenant = Tenant.objects.create(slug="soak", name="Soak")
+        user = User.objects.create_user("soak")
+        member = Membership.objects.create(tenant=tenant, user=user, role=Role.ADMIN)
+        for a in range(args.assets):
+            files = [
+                upload(f"doc{d}.txt", text(rng.randint(40, 240)))
+                for d in range(rng.randint(4, 8))
+            ]
+            asset_create_from_uploads(
+                actor=member, display_name=f"soak-{a}", files=files,
+                embedding_provider="openai", embedding_model="text-embedding-3-small",
+                embedding_dimensions=1536,
+            )  # fmt: skip
+        assets = list(Asset.objects.filter(tenant=tenant))
+        requests, kills, last_kill = 0, [], time.monotonic()
+        started = time.monotonic()
+        deadline = started + args.minutes * 60
 
-    def refresh(asset, **kw):
-        from django.db import connections
+        def refresh(asset, **kw):
+            from django.db import connections
 
-        try:
-            asset_refresh(actor=member, asset=asset, **kw)
-        finally:
-            if threading.current_thread() is not threading.main_thread():
-                connections.close_all()  # a burst thread's own connection
+            try:
+                asset_refresh(actor=member, asset=asset, **kw)
+            finally:
+                if threading.current_thread() is not threading.main_thread():
+                    connections.close_all()  # a burst thread's own connection
 
-    while time.monotonic() < deadline and Operation.objects.filter(tenant=tenant).count() < args.operations:
-        action = rng.random()
-        asset = rng.choice(assets)
-        if action < 0.50:
-            if rng.random() < 0.4:  # change one file so the refresh re-embeds it
-                f = rng.choice(list(UploadedFile.objects.filter(asset=asset)))
-                UploadedFile.objects.filter(pk=f.pk).update(data=text(rng.randint(40, 240)).encode())
-            refresh(asset, force=rng.random() < 0.3)
-            requests += 1
-        elif action < 0.62:
-            burst = [threading.Thread(target=refresh, args=(asset,)) for _ in range(rng.randint(10, 30))]
-            for t in burst:
-                t.start()
-            for t in burst:
-                t.join()
-            requests += len(burst)
-        elif action < 0.85:
-            active = list(Operation.objects.filter(tenant=tenant, status__in=ACTIVE_STATUSES))
-            if active:
-                operation_request_cancel(operation=rng.choice(active), actor="soak")
-        elif time.monotonic() - last_kill > 20:
-            # Kill the cluster whose worker runs an operation (its STARTED event names
-            # the worker's pid), so that the kill interrupts work.
-            sig = signal.SIGKILL if rng.random() < 0.5 else signal.SIGTERM
-            running = list(Operation.objects.filter(tenant=tenant, status="RUNNING"))
-            victim = None
-            for op in rng.sample(running, len(running)):
-                started = op.events.filter(kind="STARTED").order_by("-created_at").first()
-                pid = int(started.message.rsplit("pid ", 1)[1]) if started else 0
-                try:
-                    pgid = os.getpgid(pid)
-                except (ProcessLookupError, ValueError):
-                    continue
-                matching = [i for i, p in enumerate(clusters.procs) if p.pid == pgid]
-                if matching:
-                    victim = matching[0]
-                    break
-            if victim is not None:
-                last_kill = time.monotonic()
-                kills.append((time.time(), sig, {op.id for op in running}))
-                clusters.kill(victim, sig)
-        time.sleep(rng.uniform(0.3, 1.2))
-    chaos_s = time.monotonic() - started
+        while time.monotonic() < deadline and Operation.objects.filter(tenant=tenant).count() < args.operations:
+            action = rng.random()
+            asset = rng.choice(assets)
+            if action < 0.50:
+                if rng.random() < 0.4:  # change one file so the refresh re-embeds it
+                    f = rng.choice(list(UploadedFile.objects.filter(asset=asset)))
+                    UploadedFile.objects.filter(pk=f.pk).update(data=text(rng.randint(40, 240)).encode())
+                refresh(asset, force=rng.random() < 0.3)
+                requests += 1
+            elif action < 0.62:
+                burst = [threading.Thread(target=refresh, args=(asset,)) for _ in range(rng.randint(10, 30))]
+                for t in burst:
+                    t.start()
+                for t in burst:
+                    t.join()
+                requests += len(burst)
+            elif action < 0.85:
+                active = list(Operation.objects.filter(tenant=tenant, status__in=ACTIVE_STATUSES))
+                if active:
+                    operation_request_cancel(operation=rng.choice(active), actor="soak")
+            elif time.monotonic() - last_kill > 20:
+                # Kill the cluster whose worker runs an operation (its STARTED event names
+                # the worker's pid), so that the kill interrupts work.
+                sig = signal.SIGKILL if rng.random() < 0.5 else signal.SIGTERM
+                running = list(Operation.objects.filter(tenant=tenant, status="RUNNING"))
+                victim = None
+                for op in rng.sample(running, len(running)):
+                    started = op.events.filter(kind="STARTED").order_by("-created_at").first()
+                    pid = int(started.message.rsplit("pid ", 1)[-1] or 0) if started else 0
+                    try:
+                        pgid = os.getpgid(pid)
+                    except (ProcessLookupError, ValueError):
+                        continue
+                    matching = [i for i, p in enumerate(clusters.procs) if p.pid == pgid]
+                    if matching:
+                        victim = matching[0]
+                        break
+                if victim is not None:
+                    last_kill = time.monotonic()
+                    kills.append((time.time(), sig, {op.id for op in running}))
+                    clusters.kill(victim, sig)
+            time.sleep(rng.uniform(0.3, 1.2))
+        chaos_s = time.monotonic() - started
 
-    drain_deadline = time.monotonic() + stale + 180
-    while Operation.objects.filter(tenant=tenant, status__in=ACTIVE_STATUSES).exists():
-        if time.monotonic() > drain_deadline:
-            break
-        time.sleep(1)
-    clusters.stop()
-    server.stop()
+        drain_deadline = time.monotonic() + stale + 180
+        while Operation.objects.filter(tenant=tenant, status__in=ACTIVE_STATUSES).exists():
+            if time.monotonic() > drain_deadline:
+                break
+            time.sleep(1)
+    finally:
+        clusters.stop()
+        server.stop()
     connection.close()
 
     ops = Operation.objects.filter(tenant=tenant)

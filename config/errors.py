@@ -49,3 +49,11 @@ class Conflict(ApplicationError):
     status = 409
     code = "conflict"
     title = "Conflict"
+
+
+class EmbeddingFailed(ApplicationError):
+    """The embedding provider failed or refused (its message is safe to show)."""
+
+    status = 502
+    code = "embedding-failed"
+    title = "Embedding failed"

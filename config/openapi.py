@@ -40,6 +40,7 @@ PROBLEM_CODES = {
     "idempotency-key-reused": 422,
     "rate-limited": 429,
     "internal-error": 500,
+    "embedding-failed": 502,
 }
 
 
@@ -83,6 +84,7 @@ _WHEN = {
         "The Idempotency-Key was used for another request.",
     ),
     429: ("rate-limited", "Request was throttled. Expected available in 3 seconds."),
+    502: ("embedding-failed", "Embedding the query failed: the provider answered 503."),
 }
 _TITLES = {
     400: "Validation failed",
@@ -95,6 +97,7 @@ _TITLES = {
     415: "Unsupported media type",
     422: "Idempotency key reused",
     429: "Too many requests",
+    502: "Embedding failed",
 }
 
 

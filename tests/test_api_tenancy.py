@@ -5,8 +5,8 @@ leak their existence; VIEWER reads, EDITOR writes, ADMIN deletes).
 - A member of tenant A asks, under A's slug, for tenant B's asset, document and
   chunks (also B's document under A's own asset): 404 with the same body as for an id
   that does not exist, and nothing of B changes — not even with an Idempotency-Key.
-- A VIEWER of A sends every write, with a body that is otherwise valid, to A's own
-  objects: 403, and nothing changes.
+- A VIEWER of A sends every write (and search, an EDITOR action in API.md), with a
+  body that is otherwise valid, to A's own objects: 403, and nothing changes.
 - Under B's slug every route is 403 for A's member (not a member of B)."""
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def id_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
         ("patch asset", "patch", a, {"displayName": "Taken over"}, "json"),
         ("delete asset", "delete", a, None, None),
         ("refresh", "post", f"{a}:refresh", {"force": True}, "json"),
+        ("search asset", "post", f"{a}:search", {"query": "words"}, "json"),
         ("list documents", "get", f"{a}/documents", None, None),
         ("search documents", "get", f"{a}/documents?search=one", None, None),
         ("get document", "get", d, None, None),
@@ -124,6 +125,8 @@ def id_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
 
 
 def write_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
+    """Every route a VIEWER may not use: the writes, and the searches (API.md
+    "Roles": EDITOR … search; a search spends query-embedding tokens)."""
     base = f"/v1/tenants/{slug}"
     creates = [
         ("create folder asset", "post", f"{base}/assets",
@@ -137,6 +140,8 @@ def write_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
         ("create git asset", "post", f"{base}/assets",
          {"config": {"sourceType": "git",
                      "parameters": {"url": "https://93.184.215.14/r.git"}}}, "json"),
+        ("search all assets", "post", f"{base}/assets:search", {"query": "words"},
+         "json"),
     ]  # fmt: skip
     return creates + [
         r for r in id_routes(slug, asset_id, doc_id, folder) if r[1] != "get"
@@ -225,8 +230,9 @@ def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
     routes = write_routes(
         "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
     )
-    # create folder/web/git, create by upload, patch, delete, refresh, delete doc
-    assert len(routes) == 8
+    # create folder/web/git, create by upload, search all, patch, delete, refresh, search,
+    # delete doc
+    assert len(routes) == 10
     for label, method, path, body, fmt in routes:
         response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
         problem = problem_of(response, 403)
@@ -293,3 +299,19 @@ def test_failed_document_routes_for_a_viewer_and_a_non_member(world):
     alice = api(world["alice"])
     for label, *request in operation_routes("tenant-b", world["asset_b"].id, op_b.id):
         assert "not a member" in problem_of(send(alice, *request), 403)["detail"], label
+
+
+def test_searches_with_an_editor_token_are_200_and_change_nothing(world):
+    editor = MembershipFactory(
+        tenant=world["a"], role=Role.EDITOR, user=UserFactory(username="eddie")
+    )
+    before = snapshot(world["a"])
+    base = "/v1/tenants/tenant-a/assets"
+    for path in (f"{base}/{world['asset_a'].id}:search", f"{base}:search"):
+        for mode in ("VECTOR", "FULL_TEXT", "HYBRID"):
+            response = api(editor).post(
+                path, {"query": "words", "searchMode": mode}, format="json"
+            )
+            assert response.status_code == 200, (path, mode, response.content)
+            assert response.json()["results"], (path, mode)
+    assert snapshot(world["a"]) == before

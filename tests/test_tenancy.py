@@ -16,7 +16,13 @@ from django.forms.models import model_to_dict
 from assets_app.models import Asset, Membership, Role
 from operations_app.models import Operation, OperationEvent, OperationStatus
 from operations_app.services import operation_create, operation_start
-from tests.factories import AssetFactory, MembershipFactory, TenantFactory, UserFactory
+from tests.factories import (
+    AssetFactory,
+    DocumentFactory,
+    MembershipFactory,
+    TenantFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +118,21 @@ def requests_with(slug: str, asset_id, operation_id):
             f"{base}/operations/?asset={asset_id}",
             None,
             HTMX,
+        ),
+        ("search", "get", f"{base}/assets/{asset_id}/search/?query=asset", None, {}),
+        (
+            "search htmx",
+            "get",
+            f"{base}/assets/{asset_id}/search/?query=asset",
+            None,
+            HTMX,
+        ),
+        (
+            "document page",
+            "get",
+            f"{base}/assets/{asset_id}/documents/{operation_id}/",
+            None,
+            {},
         ),
         ("cancel POST", "post", f"{base}/operations/{operation_id}/cancel/", {}, {}),
         (
@@ -213,6 +234,7 @@ def test_every_url_under_another_tenants_slug_is_403_for_a_non_member(client, wo
     requests = requests_with(b, world["asset_b"].id, world["pending_b"].id) + [
         ("asset list", "get", f"/t/{b}/", None, {}),
         ("operations", "get", f"/t/{b}/operations/", None, {}),
+        ("tenant search", "get", f"/t/{b}/search/?query=asset", None, {}),
         ("create GET", "get", f"/t/{b}/assets/new/", None, {}),
         (
             "create POST",
@@ -268,3 +290,24 @@ def test_membership_in_both_tenants_does_not_mix_them_up(client, world):
     assert snapshot(world["b"]) == before
     # Under B's own slug the same ids are found.
     assert client.get(f"/t/tenant-b/assets/{world['asset_b'].id}/").status_code == 200
+
+
+def test_another_tenants_document_is_404_under_ones_own_asset(client, world):
+    theirs = DocumentFactory(asset=world["asset_b"])
+    client.force_login(world["member"].user)
+    for asset in (world["asset_a"], world["asset_b"]):
+        path = f"/t/tenant-a/assets/{asset.id}/documents/{theirs.id}/"
+        assert client.get(path).status_code == 404, path
+
+
+def test_tenant_search_finds_nothing_of_another_tenant(client, world):
+    from tests.search_corpus import add_document
+
+    add_document(world["asset_b"], "secret.md", ["B's secret roadmap"])
+    add_document(world["asset_a"], "plan.md", ["A's public roadmap"])
+    client.force_login(world["member"].user)
+    for mode in ("VECTOR", "FULL_TEXT", "HYBRID"):
+        html = client.get(
+            f"/t/tenant-a/search/?query=roadmap&searchMode={mode}"
+        ).content.decode()
+        assert "plan.md" in html and "secret" not in html, mode

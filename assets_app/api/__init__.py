@@ -13,8 +13,9 @@ Decisions the contract leaves open:
   ``dimensions`` are accepted only with the values the asset has (so a client may send
   back what it read); another value is a 400 saying it is not supported yet.
 
-The views live in ``catalogue``, ``assets``, ``documents`` and ``auth``; this package
-re-exports them (and the helpers tests use) so ``assets_app.api.X`` keeps working.
+The views live in ``catalogue``, ``assets``, ``documents``, ``search`` and ``auth``;
+this package re-exports them (and the helpers tests use) so ``assets_app.api.X``
+keeps working.
 """
 
 from .assets import (
@@ -35,6 +36,7 @@ from .documents import (
     DocumentDetailAPI,
     DocumentListAPI,
 )
+from .search import AssetSearchAPI, TenantSearchAPI
 
 __all__ = [
     "ASSET_ORDER",
@@ -45,6 +47,7 @@ __all__ = [
     "AssetDetailAPI",
     "AssetListAPI",
     "AssetRefreshAPI",
+    "AssetSearchAPI",
     "AssetUploadAPI",
     "AuthHealthAPI",
     "ChunkListAPI",
@@ -54,5 +57,6 @@ __all__ = [
     "PreconditionFailed",
     "SourceTypesAPI",
     "SupportedTypesAPI",
+    "TenantSearchAPI",
     "asset_etag",
 ]

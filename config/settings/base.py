@@ -184,6 +184,9 @@ RAGDESK_GIT_CACHE_DIR = Path(
 )
 RAGDESK_GIT_TIMEOUT_SECONDS = 300  # one clone or fetch
 RAGDESK_GIT_MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files become FAILED documents
+# Candidates an HNSW search keeps per step (pgvector's hnsw.ef_search, default 40);
+# higher is slower and finds more of the true nearest chunks (bench/search.py).
+RAGDESK_HNSW_EF_SEARCH = int(os.environ.get("RAGDESK_HNSW_EF_SEARCH", "100"))
 
 # --- the API ---------------------------------------------------------------
 REST_FRAMEWORK = {

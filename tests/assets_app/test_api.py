@@ -1254,7 +1254,6 @@ def test_a_non_member_is_403_on_the_tenant(admin_member):
     ("method", "suffix"),
     [
         ("post", ":estimate"),
-        ("post", ":search"),
         ("post", ":regenerateWebhook"),
         ("get", "/usage"),
         ("post", ":unknownVerb"),

@@ -1,0 +1,177 @@
+"""Search over an asset, or over all vectorized assets of a tenant: the one core the
+API (``:search``) and the dashboard's playground call.
+
+- VECTOR: the query is embedded once per (provider, model, dimensions) among the
+  searched assets, and each group is searched in its own dimension (vector.py). The
+  groups' lists are merged by cosine similarity — comparable only roughly across
+  models, which is why a tenant search of mixed models should prefer HYBRID.
+- FULL_TEXT: one ranking over all searched assets (fulltext.py).
+- HYBRID: reciprocal rank fusion (fusion.py) of the VECTOR and FULL_TEXT rankings of
+  the same scope, each ``candidate_depth(top_k)`` deep, weighted by ``vector_weight``
+  and ``fts_weight``. A tenant search is the same over the wider scope.
+
+Then, in this order: ``score_threshold`` drops low scores, ``top_k`` cuts, and
+``max_tokens`` keeps the longest prefix within the token cap. Only current chunks
+(``selectors.current_chunks``) are searched and returned."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from config.errors import EmbeddingFailed, NotFound, PermissionDenied, ValidationFailed
+
+from ..embedding import EmbeddingError, get_embedder
+from ..ingestion.chunking import count_tokens
+from ..models import Asset, Membership, Role
+from ..selectors import (
+    asset_price_per_million,
+    current_chunks,
+    model_max_input_tokens,
+)
+from .fulltext import fulltext_ranking
+from .fusion import above_threshold, merge_by_score, rrf_fuse, within_tokens
+from .types import SearchHit, SearchMode, SearchOutcome, SearchParams
+from .vector import vector_ranking
+
+# API.md "Roles": EDITOR (create/patch/refresh/cancel/search). A search spends query
+# embedding tokens, which budgets will count.
+SEARCH_ROLE = Role.EDITOR
+MAX_CANDIDATES = 400
+
+
+def candidate_depth(top_k: int) -> int:
+    """How deep each HYBRID ranking goes: 4 × top_k, at least 50, at most 400."""
+    return min(max(50, 4 * top_k), MAX_CANDIDATES)
+
+
+def _require_search(actor: Membership, tenant_id) -> None:
+    if actor.tenant_id != tenant_id:
+        raise NotFound("No such asset in this tenant.")
+    if not actor.allows(SEARCH_ROLE):
+        raise PermissionDenied(f"Your role {actor.role} in this tenant cannot search.")
+
+
+def _group_by_model(assets: list[Asset]) -> dict[tuple[str, str, int], list[Asset]]:
+    groups: dict[tuple[str, str, int], list[Asset]] = defaultdict(list)
+    for asset in assets:
+        key = (
+            asset.embedding_provider,
+            asset.embedding_model,
+            asset.embedding_dimensions,
+        )
+        groups[key].append(asset)
+    return groups
+
+
+def _embed_query(asset: Asset, query: str) -> tuple[list[float], int]:
+    """The query's vector with ``asset``'s embedder and the tokens billed. Raises
+    ValidationFailed (longer than the model's input limit) or EmbeddingFailed."""
+    provider, model = asset.embedding_provider, asset.embedding_model
+    limit = model_max_input_tokens(provider=provider, model=model)
+    if count_tokens(query) > limit:
+        raise ValidationFailed(
+            f"The query is longer than the model's {limit} tokens; shorten it.",
+            errors={"query": [f"At most {limit} tokens for {provider}/{model}."]},
+        )
+    try:
+        embedder = get_embedder(
+            provider=provider, model=model, dimensions=asset.embedding_dimensions
+        )
+        result = embedder.embed([query])
+    except EmbeddingError as exc:
+        raise EmbeddingFailed(f"Embedding the query failed: {exc}") from exc
+    return result.vectors[0], result.billed_tokens
+
+
+def _vector_side(assets: list[Asset], query: str, limit: int):
+    """(ranking merged by similarity, tokens billed, cost in USD)."""
+    rankings, tokens, cost = [], 0, Decimal("0")
+    for (_, _, dims), group in _group_by_model(assets).items():
+        vector, billed = _embed_query(group[0], query)
+        tokens += billed
+        cost += billed * asset_price_per_million(group[0]) / Decimal(1_000_000)
+        rankings.append(
+            vector_ranking(
+                asset_ids=[a.id for a in group], dimensions=dims, vector=vector,
+                limit=limit,
+            )
+        )  # fmt: skip
+    return merge_by_score(rankings)[:limit], tokens, cost
+
+
+def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
+    mode, top_k = params.mode, params.top_k
+    hybrid = mode == SearchMode.HYBRID
+    depth = candidate_depth(top_k) if hybrid else top_k
+    # A HYBRID side of weight 0 adds nothing to any score: skip it (and its tokens).
+    vector_side = mode == SearchMode.VECTOR or (hybrid and params.vector_weight > 0)
+    fts_side = mode == SearchMode.FULL_TEXT or (hybrid and params.fts_weight > 0)
+    vec, fts, tokens, cost = [], [], 0, Decimal("0")
+    if vector_side:
+        vec, tokens, cost = _vector_side(assets, params.query, depth)
+    if fts_side:
+        fts = fulltext_ranking(
+            asset_ids=[a.id for a in assets], query=params.query, limit=depth
+        )
+    if hybrid:
+        weighted = [(vec, params.vector_weight), (fts, params.fts_weight)]
+        ranking = rrf_fuse(weighted, k=params.rrf_k)
+    else:
+        ranking = vec if mode == SearchMode.VECTOR else fts
+    ranking = above_threshold(ranking, params.score_threshold)[:top_k]
+    chunks = {
+        c.id: c
+        for c in current_chunks()
+        .filter(id__in=[i for i, _ in ranking])
+        .select_related("document", "asset")
+    }  # a chunk replaced since it was ranked is left out
+    ranking = [item for item in ranking if item[0] in chunks]
+    tokens_of = {i: c.token_count for i, c in chunks.items()}
+    ranking = within_tokens(ranking, tokens_of, params.max_tokens)
+    hits = [SearchHit(chunk=chunks[i], score=score) for i, score in ranking]
+    return SearchOutcome(hits=hits, query_tokens=tokens, cost=cost)
+
+
+def _check(params: SearchParams, *, vectorized: bool) -> None:
+    if params.mode != SearchMode.FULL_TEXT and not vectorized:
+        raise ValidationFailed(
+            "This asset is not vectorized; search it with searchMode FULL_TEXT.",
+            errors={"searchMode": ["Only FULL_TEXT for an asset without vectors."]},
+        )
+    if params.mode == SearchMode.HYBRID and not (
+        params.vector_weight or params.fts_weight
+    ):
+        raise ValidationFailed(
+            "vectorWeight and ftsWeight are both 0; give one of them a weight.",
+            errors={
+                "vectorWeight": ["Both weights are 0."],
+                "ftsWeight": ["Both weights are 0."],
+            },
+        )
+
+
+def search_asset(
+    *, actor: Membership, asset: Asset, params: SearchParams
+) -> SearchOutcome:
+    """Search one asset's current chunks (API.md ``POST …/assets/{asset}:search``).
+
+    Returns a SearchOutcome: at most ``params.top_k`` hits, best first. Raises
+    NotFound (the asset is not of the actor's tenant), PermissionDenied (below
+    SEARCH_ROLE), ValidationFailed (VECTOR/HYBRID on a non-vectorized asset; both
+    HYBRID weights 0; a query over the model's input tokens) or EmbeddingFailed (the
+    provider failed; 502)."""
+    _require_search(actor, asset.tenant_id)
+    _check(params, vectorized=asset.vectorized)
+    return _search([asset], params)
+
+
+def search_tenant(*, actor: Membership, params: SearchParams) -> SearchOutcome:
+    """Search the current chunks of all vectorized assets of the actor's tenant
+    (``POST …/assets:search``, docs/api.md). Assets of different embedding models
+    are each searched in their own dimension, embedding the query once per model;
+    see the module docstring for how the lists are fused. Raises as search_asset."""
+    _require_search(actor, actor.tenant_id)
+    _check(params, vectorized=True)
+    assets = list(Asset.objects.filter(tenant=actor.tenant, vectorized=True))
+    return _search(assets, params)

@@ -1,0 +1,66 @@
+"""The shapes of a search: what is asked (``SearchParams``), what comes back
+(``SearchOutcome`` of ``SearchHit``s), and the limits every interface checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from assets_app.models import Chunk
+
+MAX_QUERY_CHARS = 16_384  # a 10 kB paste still searches; the embedder's limit is tokens
+MAX_TOP_K = 100
+DEFAULT_TOP_K = 10
+DEFAULT_RRF_K = 60  # Cormack, Clarke & Büttcher 2009 ("Reciprocal Rank Fusion …")
+MAX_RRF_K = 10_000
+MAX_WEIGHT = 100.0
+MAX_TOKENS_LIMIT = 100_000_000
+
+
+class SearchMode(StrEnum):
+    VECTOR = "VECTOR"
+    FULL_TEXT = "FULL_TEXT"
+    HYBRID = "HYBRID"
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """One search request (API.md ``:search`` body), already type-checked.
+
+    - ``top_k``: results wanted, 1…MAX_TOP_K.
+    - ``score_threshold``: drop results scoring below it (the score of ``mode``:
+      cosine similarity for VECTOR, ``ts_rank_cd``/(1 + it) for FULL_TEXT, the RRF
+      sum for HYBRID); None keeps all.
+    - ``vector_weight``, ``fts_weight``, ``rrf_k``: HYBRID only (ignored otherwise).
+    - ``max_tokens``: the summed ``token_count`` of the results stays ≤ it (tokens of
+      the asset's embedding model); None: no cap.
+    """
+
+    query: str
+    mode: SearchMode = SearchMode.VECTOR
+    top_k: int = DEFAULT_TOP_K
+    score_threshold: float | None = None
+    vector_weight: float = 1.0
+    fts_weight: float = 1.0
+    rrf_k: int = DEFAULT_RRF_K
+    max_tokens: int | None = None
+
+
+@dataclass
+class SearchHit:
+    """A result: the chunk (its ``document`` and ``asset`` loaded) and its score."""
+
+    chunk: Chunk
+    score: float
+
+
+@dataclass
+class SearchOutcome:
+    """The results, best first, and the query's embedding usage: ``query_tokens``
+    billed by the provider(s) (0 for FULL_TEXT) and their ``cost`` in USD at the
+    models' current prices. Nothing is recorded (budgets come later)."""
+
+    hits: list[SearchHit]
+    query_tokens: int = 0
+    cost: Decimal = Decimal("0")
