@@ -192,8 +192,8 @@ def main() -> int:
                 running = list(Operation.objects.filter(tenant=tenant, status="RUNNING"))
                 victim = None
                 for op in rng.sample(running, len(running)):
-                    started = op.events.filter(kind="STARTED").order_by("-created_at").first()
-                    pid = int(started.message.rsplit("pid ", 1)[-1] or 0) if started else 0
+                    start = op.events.filter(kind="STARTED").order_by("-created_at").first()
+                    pid = int(start.message.rsplit("pid ", 1)[-1] or 0) if start else 0
                     try:
                         pgid = os.getpgid(pid)
                     except (ProcessLookupError, ValueError):
