@@ -66,6 +66,9 @@ class Operation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="last sent to the broker (the reaper resends lost ones)"
+    )
     attempt = models.PositiveIntegerField(
         default=0, help_text="how many times a worker claimed it; fences a lost worker"
     )

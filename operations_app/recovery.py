@@ -87,9 +87,40 @@ def operations_recover_stale(
 REAP_AGAIN = "ragdesk: requeue operations of lost workers (once)"
 
 
+def operations_resend_lost(*, resend_after_seconds: float) -> int:
+    """Send again PENDING operations whose task is gone: sent to the broker more than
+    ``resend_after_seconds`` ago (or never, and created that long ago) while no
+    operation of their asset runs (one queued behind a running operation waits for
+    it by design). A cluster that took tasks from the broker and then died (SIGKILL,
+    machine lost) takes them with it: django-q2's Redis broker has no redelivery,
+    its ORM broker redelivers only after ``retry`` (62 min here). A duplicate is
+    harmless: ``operation_start`` claims conditionally, the other run is SKIPPED. In a
+    backlog longer than ``resend_after_seconds`` each waiting operation gets one
+    duplicate per reaper period. Returns how many were sent again."""
+    cutoff = timezone.now() - timedelta(seconds=resend_after_seconds)
+    running_assets = Operation.objects.filter(status=S.RUNNING).values("asset_id")
+    lost = (
+        Operation.objects.filter(status=S.PENDING)
+        .filter(
+            Q(enqueued_at__lte=cutoff) | Q(enqueued_at__isnull=True, created_at__lte=cutoff)
+        )
+        .exclude(asset_id__in=running_assets)
+        .values_list("id", flat=True)
+    )
+    sent = 0
+    for operation_id in list(lost):
+        with transaction.atomic():
+            services._enqueue(operation_id)
+        sent += 1
+    if sent:
+        logger.warning("resent %d PENDING operation(s) whose task was lost", sent)
+    return sent
+
+
 def operations_reap(
-    *, stale_after_seconds: float, max_attempts: int, cancel_stale_after_seconds: float
-) -> int:
+    *, stale_after_seconds: float, max_attempts: int, cancel_stale_after_seconds: float,
+    resend_after_seconds: float | None = None,
+) -> int:  # fmt: skip
     """The reaper: ``operations_recover_stale``, then, when a RUNNING operation's
     heartbeat will be stale before the next scheduled run (~30 s), a one-off django-q2
     schedule for that moment + 1 s, so a lost operation resumes about
@@ -101,6 +132,8 @@ def operations_reap(
         stale_after_seconds=stale_after_seconds, max_attempts=max_attempts,
         cancel_stale_after_seconds=cancel_stale_after_seconds,
     )  # fmt: skip
+    if resend_after_seconds is not None:
+        operations_resend_lost(resend_after_seconds=resend_after_seconds)
     due = operations_next_stale_at(
         stale_after_seconds=stale_after_seconds, within_seconds=45,
         cancel_stale_after_seconds=cancel_stale_after_seconds,

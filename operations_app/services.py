@@ -69,8 +69,12 @@ def _event(op: Operation, kind: str, actor: str, *, frm: str = "", to: str = "",
 
 
 def _enqueue(operation_id) -> None:
+    """Send ``run_operation`` to the broker when the transaction commits, and record
+    ``enqueued_at`` in it (the reaper resends a PENDING operation whose task a dying
+    cluster took with it, recovery.py)."""
     from django_q.tasks import async_task
 
+    Operation.objects.filter(id=operation_id).update(enqueued_at=timezone.now())
     transaction.on_commit(
         lambda: async_task(
             "operations_app.tasks.run_operation",

@@ -18,4 +18,5 @@ def reap_stale_operations() -> int:
         stale_after_seconds=settings.RAGDESK_STALE_AFTER_SECONDS,
         max_attempts=settings.RAGDESK_MAX_ATTEMPTS,
         cancel_stale_after_seconds=settings.RAGDESK_CANCEL_STALE_AFTER_SECONDS,
+        resend_after_seconds=settings.RAGDESK_RESEND_AFTER_SECONDS,
     )

@@ -162,6 +162,9 @@ RAGDESK_MAX_ATTEMPTS = int(os.environ.get("RAGDESK_MAX_ATTEMPTS", "3"))
 RAGDESK_CANCEL_STALE_AFTER_SECONDS = float(
     os.environ.get("RAGDESK_CANCEL_STALE_AFTER_SECONDS", "15")
 )
+# A PENDING operation sent to the broker this long ago (s) that no worker took, while
+# nothing of its asset runs, is sent again: a dying cluster takes tasks with it.
+RAGDESK_RESEND_AFTER_SECONDS = float(os.environ.get("RAGDESK_RESEND_AFTER_SECONDS", "120"))
 # A worker that lost its database connection tries to reconnect this long (s) before
 # leaving the operation to the reaper.
 RAGDESK_DB_RECONNECT_SECONDS = float(os.environ.get("RAGDESK_DB_RECONNECT_SECONDS", "60"))

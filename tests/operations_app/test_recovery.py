@@ -179,3 +179,44 @@ def test_started_event_names_the_attempt_and_the_worker_process(editor_member, n
     started = op.events.get(kind="STARTED")
     assert started.message.startswith("attempt 1 on ")
     assert started.message.endswith(f"pid {os.getpid()}")
+
+
+def test_a_pending_operation_whose_task_was_lost_is_sent_again(
+    editor_member, django_capture_on_commit_callbacks
+):
+    from operations_app.recovery import operations_resend_lost
+
+    with django_capture_on_commit_callbacks() as sent:  # broker sends, not run
+        asset, op = asset_create_from_uploads(
+            actor=editor_member, display_name="Lost task", files=[upload("a.md", "# A")]
+        )
+    op.refresh_from_db()
+    assert len(sent) == 1 and op.enqueued_at is not None  # sent once, at creation
+    assert operations_resend_lost(resend_after_seconds=120) == 0  # just sent
+    Operation.objects.filter(pk=op.pk).update(
+        enqueued_at=timezone.now() - timedelta(seconds=300)
+    )  # a cluster took the task and died
+
+    with django_capture_on_commit_callbacks() as sent:
+        assert operations_resend_lost(resend_after_seconds=120) == 1
+    assert len(sent) == 1
+    op.refresh_from_db()
+    assert timezone.now() - op.enqueued_at < timedelta(seconds=5)
+
+
+def test_a_pending_operation_behind_a_running_one_is_not_resent(editor_member, no_enqueue):
+    from operations_app.recovery import operations_resend_lost
+    from operations_app.services import operation_create
+
+    asset, first = asset_create_from_uploads(
+        actor=editor_member, display_name="Busy", files=[upload("a.md", "# A")]
+    )
+    operation_start(operation_id=first.id)
+    queued = operation_create(asset=asset, type="REFRESH", created_by="eddie")
+    Operation.objects.filter(pk=queued.pk).update(
+        created_at=timezone.now() - timedelta(seconds=300)
+    )
+    no_enqueue.clear()
+
+    assert operations_resend_lost(resend_after_seconds=120) == 0
+    assert no_enqueue == []
