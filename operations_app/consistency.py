@@ -169,6 +169,11 @@ def _check_operations(report: Report, ops: list[Operation], stale_after: float):
             operation_id__in=ids, kind__in=REPLACED_EVENTS
         ).values_list("operation_id", flat=True)
     )
+    requeued = set(
+        OperationEvent.objects.filter(
+            operation_id__in=ids, kind__in=("WORKER_LOST", "WORKER_STOPPED")
+        ).values_list("operation_id", flat=True)
+    )
     failures = Counter(
         OperationDocumentFailure.objects.filter(operation_id__in=ids).values_list(
             "operation_id", flat=True
@@ -221,8 +226,8 @@ def _check_operations(report: Report, ops: list[Operation], stale_after: float):
             )
         if last_writer.get(op.asset_id) is op and op.done and op.id not in replaced:
             _check_exact(report, op, subject, n, t)
-        # A resumed run recounts items as it revisits documents: exact once COMPLETED.
-        if op.attempt <= 1 or op.status == OperationStatus.COMPLETED:
+        # A requeued run recounts items as it revisits documents: exact once COMPLETED.
+        if op.id not in requeued or op.status == OperationStatus.COMPLETED:
             _check_stats(report, op, subject)
         if failures[op.id] > op.documents_failed:
             report.add(

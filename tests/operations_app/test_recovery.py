@@ -220,3 +220,23 @@ def test_a_pending_operation_behind_a_running_one_is_not_resent(editor_member, n
 
     assert operations_resend_lost(resend_after_seconds=120) == 0
     assert no_enqueue == []
+
+
+def test_an_operation_requeued_then_cancelled_while_pending_is_consistent(
+    editor_member, no_enqueue
+):
+    from operations_app.consistency import consistency_check
+    from operations_app.worker import Progress, operation_add_progress
+
+    _, op = _running_op(editor_member, no_enqueue, silent_for=0)
+    operation_add_progress(operation_id=op.id, progress=Progress(items=1, added=1))
+    Operation.objects.filter(pk=op.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=300), items_total=1
+    )
+    operations_recover_stale(stale_after_seconds=60)  # itemsProcessed restarts
+    operation_request_cancel(operation=op, actor="alice")  # CANCELLED while PENDING
+
+    op.refresh_from_db()
+    assert (op.status, op.items_processed, op.documents_added) == (S.CANCELLED, 0, 1)
+    report = consistency_check(stale_after_seconds=60)
+    assert report.ok, report.violations
