@@ -76,7 +76,8 @@ def _embed_query(asset: Asset, query: str) -> tuple[list[float], int]:
         )
     try:
         embedder = get_embedder(
-            provider=provider, model=model, dimensions=asset.embedding_dimensions
+            provider=provider, model=model, dimensions=asset.embedding_dimensions,
+            rate_key=str(asset.id),
         )
         result = embedder.embed([query])
     except EmbeddingError as exc:
