@@ -29,6 +29,16 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> EmbeddingResult: ...
 
 
+def provider_available(provider: str) -> bool:
+    """False for the ``local`` provider when its extra (sentence-transformers) is not
+    installed; True for the others."""
+    if provider == "local":
+        import importlib.util
+
+        return importlib.util.find_spec("sentence_transformers") is not None
+    return True
+
+
 def get_embedder(
     *, provider: str, model: str, dimensions: int, rate_key: str | None = None
 ) -> Embedder:

@@ -84,10 +84,13 @@ class SentenceTransformerEmbedder:
 
     def embed(self, texts: list[str]) -> EmbeddingResult:
         st = load(self.model)
-        size = st.get_sentence_embedding_dimension()
+        # sentence-transformers 6 renamed the method; older releases have only the old.
+        dimension = getattr(st, "get_embedding_dimension", None)
+        size = (dimension or st.get_sentence_embedding_dimension)()
         if size != self.dimensions:
             raise EmbeddingError(
-                f"Local model {self.model} gives {size} dimensions, not {self.dimensions}."
+                f"Local model {self.model} gives {size} dimensions, "
+                f"not {self.dimensions}."
             )
         if not texts:
             return EmbeddingResult(vectors=[], billed_tokens=0)

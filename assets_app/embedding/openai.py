@@ -6,9 +6,9 @@ Request: ``POST {base_url}/embeddings`` with ``{"model", "input": [...]}`` (and
 (https://platform.openai.com/docs/api-reference/embeddings/create).
 
 Connection (environment, read when the embedder is made): ``RAGDESK_OPENAI_BASE_URL``
-(default ``https://api.openai.com/v1``), ``RAGDESK_OPENAI_API_KEY`` (a server secret,
-never stored in the database nor shown; docs/architecture.md), ``RAGDESK_OPENAI_TIMEOUT``
-s per request (default 60). Limits and retries are Django settings
+(default ``https://api.openai.com/v1``), ``RAGDESK_OPENAI_API_KEY`` (a server
+secret, never stored in the database nor shown; docs/architecture.md),
+``RAGDESK_OPENAI_TIMEOUT`` s per request (default 60). Limits and retries are Django settings
 ``RAGDESK_EMBED_*`` (config/settings/base.py, docs/deployment.md).
 
 One ``embed(texts)`` call (one ingestion batch) is split into requests of at most
@@ -151,7 +151,9 @@ class OpenAICompatibleEmbedder:
             data = sorted(payload.get("data", []), key=lambda d: d["index"])
             vectors = [d["embedding"] for d in data]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise EmbeddingError(f"Embedding server answered malformed JSON: {exc}")
+            raise EmbeddingError(
+                f"Embedding server answered malformed JSON: {exc}"
+            ) from exc
         if len(vectors) != expected:
             raise EmbeddingError(
                 "Embedding server returned a different number of vectors."
