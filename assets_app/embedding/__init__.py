@@ -40,12 +40,19 @@ def provider_available(provider: str) -> bool:
 
 
 def get_embedder(
-    *, provider: str, model: str, dimensions: int, rate_key: str | None = None
+    *,
+    provider: str,
+    model: str,
+    dimensions: int,
+    rate_key: str | None = None,
+    max_attempts: int | None = None,
 ) -> Embedder:
     """The embedder for an asset's settings; ``rate_key`` (the asset's id) names its
-    requests/min cap. The model's input limit (tokens) comes from its ModelPrice row.
-    Raises EmbeddingError for an unknown provider, or a ``local`` one whose extra
-    (``pip install .[local]``) or model is missing."""
+    requests/min cap; ``max_attempts`` bounds a remote provider's attempts per
+    request (default ``RAGDESK_EMBED_MAX_ATTEMPTS``). The model's input limit
+    (tokens) comes from its ModelPrice row. Raises EmbeddingError for an unknown
+    provider, or a ``local`` one whose extra (``pip install .[local]``) or model is
+    missing."""
     if provider == "builtin":
         from .builtin import HashedLexicalEmbedder
 
@@ -63,6 +70,7 @@ def get_embedder(
             if price
             else DEFAULT_MAX_INPUT_TOKENS,
             rate_key=rate_key,
+            max_attempts=max_attempts,
         )
     if provider == "local":
         from .local import SentenceTransformerEmbedder

@@ -61,7 +61,8 @@ def plan_requests(
 
 class OpenAICompatibleEmbedder:
     """``embed(texts)`` as the module docstring says. ``rate_key`` (e.g. the asset's
-    id) names the per-asset requests/min cap; None shares only the global one."""
+    id) names the per-asset requests/min cap; None shares only the global one.
+    ``max_attempts`` per request, default ``RAGDESK_EMBED_MAX_ATTEMPTS``."""
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class OpenAICompatibleEmbedder:
         dimensions: int,
         max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS,
         rate_key: str | None = None,
+        max_attempts: int | None = None,
     ):
         self.model = model
         self.dimensions = dimensions
@@ -81,6 +83,7 @@ class OpenAICompatibleEmbedder:
         self.api_key = os.environ.get("RAGDESK_OPENAI_API_KEY", "")
         self.timeout = float(os.environ.get("RAGDESK_OPENAI_TIMEOUT", "60"))
         self.concurrency = max(1, settings.RAGDESK_EMBED_CONCURRENCY)
+        self.max_attempts = max_attempts or settings.RAGDESK_EMBED_MAX_ATTEMPTS
 
     def embed(self, texts: list[str]) -> EmbeddingResult:
         """Vectors of ``texts`` in order and the tokens the server billed (the sum of
@@ -120,7 +123,7 @@ class OpenAICompatibleEmbedder:
         try:
             return call_with_retries(
                 lambda: self._send(client, texts),
-                attempts=settings.RAGDESK_EMBED_MAX_ATTEMPTS,
+                attempts=self.max_attempts,
                 base=settings.RAGDESK_EMBED_RETRY_BASE_SECONDS,
                 max_wait=settings.RAGDESK_EMBED_RETRY_MAX_WAIT_SECONDS,
             )
