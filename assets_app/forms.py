@@ -8,6 +8,7 @@ from config.errors import ApplicationError
 
 from . import search
 from .models import Asset
+from .selectors import embedding_models
 from .services import MIN_CHUNK_SIZE
 from .sources.descriptors import SECRET_MASK, ParameterDescriptor, SourceTypeDescriptor
 
@@ -81,7 +82,29 @@ def chunk_overlap_field(**kwargs) -> forms.IntegerField:
     )
 
 
+DEFAULT_MODEL = "builtin/hashed-lexical-384"  # Asset's field defaults
+
+
+def embedding_model_choices() -> list[tuple[str, str]]:
+    """``("provider/model", label)`` of each model ``GET …/assets:embeddingModels``
+    lists (the same selector), price in USD per 1,000,000 tokens."""
+    return [
+        (f"{m.provider}/{m.model}",
+         f"{m.provider} / {m.model} — {m.dimensions} dimensions, up to "
+         f"{m.max_input_tokens} tokens per chunk, "
+         f"{m.price_per_million_tokens.normalize():f} USD per 1M tokens")
+        for m in embedding_models()
+    ]  # fmt: skip
+
+
 class ChunkingFields(forms.Form):
+    """The embedding model (chosen at creation) and the chunking."""
+
+    embedding_model = forms.ChoiceField(
+        label="Embedding model", choices=embedding_model_choices, required=False,
+        initial=DEFAULT_MODEL,
+        help_text="The built-in model is offline and free; it cannot be changed later.",
+    )  # fmt: skip
     chunk_size = chunk_size_field(
         initial=512,
         help_text="Tokens per chunk, within the embedding model's input limit.",
@@ -90,6 +113,19 @@ class ChunkingFields(forms.Form):
         initial=64,
         help_text="Tokens shared by neighbouring chunks; smaller than the chunk size.",
     )
+
+    def embedding(self) -> dict:
+        """The chosen model as the create services' ``embedding_*`` arguments."""
+        chosen = self.cleaned_data.get("embedding_model") or DEFAULT_MODEL
+        provider, model = chosen.split("/", 1)
+        row = next(
+            m for m in embedding_models() if (m.provider, m.model) == (provider, model)
+        )
+        return {
+            "embedding_provider": provider,
+            "embedding_model": model,
+            "embedding_dimensions": row.dimensions,
+        }
 
 
 class UploadAssetForm(ChunkingFields):

@@ -249,3 +249,15 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (rdk_{self.prefix}…)"
+
+
+class EmbeddingRateSlot(models.Model):
+    """The request-rate limiter's state for one key (``asset:<id>`` or
+    ``global:<base URL>``): the earliest time the next embedding request may start
+    (GCRA, see assets_app.embedding.ratelimit). Rows are tiny and one per key."""
+
+    key = models.CharField(max_length=300, primary_key=True)
+    next_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.next_at:%H:%M:%S.%f}"

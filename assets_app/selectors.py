@@ -146,6 +146,15 @@ def model_price_list() -> QuerySet[ModelPrice]:
     return ModelPrice.objects.order_by("provider", "model", "id")
 
 
+def embedding_models() -> list[ModelPrice]:
+    """The models an asset can use here: every ModelPrice row, less the ``local``
+    provider's when its extra is not installed (GET …/assets:embeddingModels and the
+    dashboard's model picker)."""
+    from .embedding import provider_available
+
+    return [m for m in model_price_list() if provider_available(m.provider)]
+
+
 def assets_with_details(assets: list[Asset]) -> list[Asset]:
     """Set ``n_documents`` (if not annotated yet), ``n_chunks`` and ``last_operation``
     (newest by creation, or None) on each asset, in four queries whatever the number

@@ -85,8 +85,9 @@ def _not_yet(name: str) -> NotSupportedYetField:
 
 
 class EmbeddingInput(StrictSerializer):
-    """``provider``, ``model`` and ``dimensions`` are checked by the view against the
-    asset's (the model cannot be chosen yet)."""
+    """``provider``, ``model`` and ``dimensions`` are checked by the view: on create
+    against the catalogue (ModelPrice), on PATCH against the asset's (a model change
+    is not supported yet)."""
 
     provider = serializers.CharField(required=False)
     model = serializers.CharField(required=False)

@@ -107,7 +107,8 @@ def _create_page(request, membership, kind, *, upload_form=None, folder_form=Non
 
 def _create(membership, kind, form):
     data = form.cleaned_data
-    chunking = {"chunk_size": data["chunk_size"], "chunk_overlap": data["chunk_overlap"]}
+    chunking = {"chunk_size": data["chunk_size"], "chunk_overlap": data["chunk_overlap"],
+                **form.embedding()}  # fmt: skip
     if kind in DESCRIBED_KINDS:
         asset, _ = services.asset_create_from_source(
             actor=membership, display_name=data["display_name"], source_type=kind,

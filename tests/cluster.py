@@ -144,6 +144,10 @@ def running_qcluster(
         "RAGDESK_DB_NAME": connection.settings_dict["NAME"],
         "RAGDESK_WORKERS": str(workers),
         "PYTHONUNBUFFERED": "1",
+        # One embedding request per batch: the cluster tests match requests to the
+        # batches committed (test_tasks, test_faults). Splitting a batch into
+        # concurrent requests is tested in tests/assets_app/test_embedding_openai.py.
+        "RAGDESK_EMBED_CONCURRENCY": "1",
         **(env or {}),
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)

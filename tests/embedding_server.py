@@ -15,7 +15,12 @@ cl100k_base, so a test can tell billed tokens (the provider's) from ours. Vector
 deterministic unit vectors derived from the text.
 
 Every request is logged (``requests``) with wall-clock times from ``time.time()``,
-and ``wait_for_request(n)`` blocks until the n-th request has arrived.
+and ``wait_for_request(n)`` blocks until the n-th request has arrived. ``in_flight``
+and ``max_in_flight`` count requests being answered at once (concurrency).
+
+Faults: ``status`` fails every request; ``fail_next`` is a list of faults consumed one
+per request, each ``(status, retry_after)`` (``retry_after`` None, seconds as a number,
+or a string sent as is, e.g. an HTTP-date), answered after the request's delay.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ class EmbeddingRequest:
     total_tokens: int
     started_at: float
     finished_at: float | None = None  # when the response was written
+    status: int = 200  # what it was answered
+    first_input: str = ""
 
 
 @dataclass
@@ -69,7 +76,10 @@ class EmbeddingServer:
     delay: float = 0.0
     delay_per_input: float = 0.0
     status: int = 200
+    fail_next: list[tuple[int, float | str | None]] = field(default_factory=list)
     requests: list[EmbeddingRequest] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
 
     def __post_init__(self):
         self._lock = threading.Condition()
@@ -161,18 +171,34 @@ class EmbeddingServer:
                     dimensions=dims,
                     total_tokens=tokens,
                     started_at=time.time(),
+                    first_input=texts[0] if texts else "",
                 )
                 with server._lock:
                     server.requests.append(entry)
+                    fault = server.fail_next.pop(0) if server.fail_next else None
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server._lock.notify_all()
+                try:
+                    self._answer(entry, texts, model, dims, fault)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self, entry, texts, model, dims, fault):
                 wait = server.latency_of(entry)
                 if wait > 0 and server._stopping.wait(wait):
                     return  # shutting down: drop the connection
-                if server.status != 200:
-                    entry.finished_at = time.time()
+                status, retry_after = fault or (server.status, None)
+                if status != 200:
+                    entry.finished_at, entry.status = time.time(), status
+                    headers = {}
+                    if retry_after is not None:
+                        headers["Retry-After"] = str(retry_after)
                     return self._reply(
-                        server.status, {"error": {"message": "injected failure"}}
+                        status, {"error": {"message": "injected failure"}}, headers
                     )
+                tokens = entry.total_tokens
                 size = dims or DEFAULT_DIMENSIONS
                 payload = {
                     "object": "list",
@@ -190,9 +216,11 @@ class EmbeddingServer:
                 self._reply(200, payload)
                 entry.finished_at = time.time()
 
-            def _reply(self, status: int, payload: dict) -> None:
+            def _reply(self, status: int, payload: dict, headers=None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -9,9 +9,10 @@ Decisions the contract leaves open:
 - ``ETag`` versions the asset's settings (id + modification time): it changes with
   what PATCH can change, not with the live counters (``documentCount``, …), so an
   ingestion in progress does not turn every PATCH into a 412.
-- The embedding model cannot be chosen yet: ``embedding.provider``, ``model`` and
-  ``dimensions`` are accepted only with the values the asset has (so a client may send
-  back what it read); another value is a 400 saying it is not supported yet.
+- The embedding model is chosen at creation (a row of ``assets:embeddingModels``);
+  a PATCH accepts ``embedding.provider``, ``model`` and ``dimensions`` only with the
+  values the asset has (so a client may send back what it read); another value is a
+  400 saying changing it is not supported yet.
 
 The views live in ``catalogue``, ``assets``, ``documents``, ``search`` and ``auth``;
 this package re-exports them (and the helpers tests use) so ``assets_app.api.X``

@@ -12,7 +12,7 @@ from config.api import TenantAPIView
 from config.openapi import TENANT_ERRORS, page_of, problems
 
 from ..ingestion.parsing import SUPPORTED_TYPES
-from ..selectors import model_price_list
+from ..selectors import embedding_models
 from ..serializers import EmbeddingModelSerializer, source_type_data
 from ..sources.descriptors import SOURCE_TYPES
 from .common import _catalogue
@@ -69,7 +69,9 @@ class SourceTypesAPI(TenantAPIView):
 
 
 class EmbeddingModelsAPI(TenantAPIView):
-    """GET …/assets:embeddingModels — price in USD per 1,000,000 tokens."""
+    """GET …/assets:embeddingModels — the models an asset can be created with
+    (ModelPrice rows; ``local`` only with its extra installed): dimensions,
+    maxInputTokens (tokens per input), price in USD per 1,000,000 tokens."""
 
     @extend_schema(
         operation_id="assets_embedding_models",
@@ -80,7 +82,7 @@ class EmbeddingModelsAPI(TenantAPIView):
         },
     )
     def get(self, request, tenant):
-        items = EmbeddingModelSerializer(model_price_list(), many=True).data
+        items = EmbeddingModelSerializer(embedding_models(), many=True).data
         return Response(_catalogue(list(items)))
 
 

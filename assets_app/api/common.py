@@ -12,8 +12,9 @@ from rest_framework.response import Response
 from config.errors import ApplicationError, ValidationFailed
 from operations_app.serializers import OperationSerializer
 
+from ..embedding import provider_available
 from ..models import Asset
-from ..selectors import asset_with_details
+from ..selectors import asset_with_details, model_price_get
 from ..serializers import AssetSerializer
 
 
@@ -71,35 +72,59 @@ _DEFAULTS = {
 
 def _chunking(embedding: dict | None, asset: Asset | None = None) -> dict:
     """``chunk_size``/``chunk_overlap`` keyword arguments from an ``embedding`` body,
-    refusing a model other than the asset's (or the default one on create)."""
+    and on create (no ``asset``) the chosen model's ``embedding_provider``/``_model``/
+    ``_dimensions``: a row of ``assets:embeddingModels`` (default: the built-in one).
+    A model other than the asset's on PATCH is refused (re-embedding with another
+    model is not supported yet)."""
     embedding = embedding or {}
-    current = (
-        {
+    if asset is None:
+        kwargs = _chosen_model(embedding)
+    else:
+        current = {
             "provider": asset.embedding_provider,
             "model": asset.embedding_model,
             "dimensions": asset.embedding_dimensions,
         }
-        if asset
-        else _DEFAULTS
-    )
-    errors = {
-        f"embedding.{name}": [
-            f"Choosing the embedding model is not supported yet; "
-            f"it is {current[name]!r}."
-        ]
-        for name in ("provider", "model", "dimensions")
-        if name in embedding and embedding[name] != current[name]
-    }
-    if errors:
-        raise ValidationFailed(
-            "Choosing the embedding model is not supported yet.", errors=errors
-        )
-    kwargs = {}
+        errors = {
+            f"embedding.{name}": [
+                f"Changing the embedding model is not supported yet; "
+                f"it is {current[name]!r}."
+            ]
+            for name in ("provider", "model", "dimensions")
+            if name in embedding and embedding[name] != current[name]
+        }
+        if errors:
+            raise ValidationFailed(
+                "Changing the embedding model is not supported yet.", errors=errors
+            )
+        kwargs = {}
     if "chunkSize" in embedding:
         kwargs["chunk_size"] = embedding["chunkSize"]
     if "chunkOverlap" in embedding:
         kwargs["chunk_overlap"] = embedding["chunkOverlap"]
     return kwargs
+
+
+def _chosen_model(embedding: dict) -> dict:
+    provider = embedding.get("provider", _DEFAULTS["provider"])
+    model = embedding.get("model", _DEFAULTS["model"])
+    row = model_price_get(provider=provider, model=model)
+    if row is None or not provider_available(provider):
+        raise ValidationFailed(
+            f"{provider}/{model} is not an embedding model of this server; "
+            f"see assets:embeddingModels.",
+            errors={"embedding.model": [f"Unknown model {provider}/{model}."]},
+        )
+    if embedding.get("dimensions", row.dimensions) != row.dimensions:
+        raise ValidationFailed(
+            f"{provider}/{model} gives {row.dimensions} dimensions.",
+            errors={"embedding.dimensions": [f"Must be {row.dimensions}."]},
+        )
+    return {
+        "embedding_provider": provider,
+        "embedding_model": model,
+        "embedding_dimensions": row.dimensions,
+    }
 
 
 # The services name fields as the dashboard's forms do; on the wire they are paths of

@@ -103,6 +103,7 @@ class _Run:
                 provider=asset.embedding_provider,
                 model=asset.embedding_model,
                 dimensions=asset.embedding_dimensions,
+                rate_key=str(asset.id),
             ),
             check=lambda: self.check(force=True),
             progress_every=self.check_every,

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+from django.conf import settings
+
 from config.errors import EmbeddingFailed, NotFound, PermissionDenied, ValidationFailed
 
 from ..embedding import EmbeddingError, get_embedder
@@ -76,7 +78,10 @@ def _embed_query(asset: Asset, query: str) -> tuple[list[float], int]:
         )
     try:
         embedder = get_embedder(
-            provider=provider, model=model, dimensions=asset.embedding_dimensions
+            provider=provider, model=model, dimensions=asset.embedding_dimensions,
+            rate_key=str(asset.id),
+            # A person waits for the answer: retry briefly, then 502.
+            max_attempts=settings.RAGDESK_EMBED_SEARCH_MAX_ATTEMPTS,
         )
         result = embedder.embed([query])
     except EmbeddingError as exc:

@@ -152,6 +152,24 @@ RAGDESK_FOLDER_ROOTS = [
 RAGDESK_EMBED_BATCH_SIZE = int(os.environ.get("RAGDESK_EMBED_BATCH_SIZE", "64"))
 RAGDESK_EMBED_BATCH_SECONDS = float(os.environ.get("RAGDESK_EMBED_BATCH_SECONDS", "1"))
 RAGDESK_CANCEL_CHECK_SECONDS = 0.5
+# The OpenAI-compatible provider (assets_app/embedding/openai.py, docs/deployment.md):
+# requests per batch in parallel; OpenAI's documented per-request limits (2,048 inputs,
+# 300,000 tokens summed over inputs); retries of 429/5xx/timeouts; requests/min caps
+# shared by all processes (PostgreSQL, assets_app/embedding/ratelimit.py; 0 = no cap).
+_env = os.environ.get
+RAGDESK_EMBED_CONCURRENCY = int(_env("RAGDESK_EMBED_CONCURRENCY", "4"))
+RAGDESK_EMBED_MAX_REQUEST_INPUTS = int(_env("RAGDESK_EMBED_MAX_REQUEST_INPUTS", "2048"))
+RAGDESK_EMBED_MAX_REQUEST_TOKENS = int(
+    _env("RAGDESK_EMBED_MAX_REQUEST_TOKENS", "300000")
+)
+RAGDESK_EMBED_MAX_ATTEMPTS = int(_env("RAGDESK_EMBED_MAX_ATTEMPTS", "5"))
+RAGDESK_EMBED_SEARCH_MAX_ATTEMPTS = int(_env("RAGDESK_EMBED_SEARCH_MAX_ATTEMPTS", "2"))
+RAGDESK_EMBED_RETRY_BASE_SECONDS = float(_env("RAGDESK_EMBED_RETRY_BASE_SECONDS", "1"))
+RAGDESK_EMBED_RETRY_MAX_WAIT_SECONDS = float(
+    _env("RAGDESK_EMBED_RETRY_MAX_WAIT_SECONDS", "60")
+)
+RAGDESK_EMBED_RPM = float(_env("RAGDESK_EMBED_RPM", "3000"))
+RAGDESK_EMBED_RPM_PER_ASSET = float(_env("RAGDESK_EMBED_RPM_PER_ASSET", "1000"))
 # A running operation writes a heartbeat at least every 5 s (also while an embedding
 # request is in flight); one silent for longer than this is requeued by the reaper
 # (every 30 s and at each worker's start), after RAGDESK_MAX_ATTEMPTS losses it FAILS.

@@ -7,3 +7,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Failing-provider tests should not sleep through production back-off (1, 2, 4, 8 s);
+# tests of the back-off itself set their own.
+RAGDESK_EMBED_RETRY_BASE_SECONDS = 0.05

@@ -24,6 +24,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from assets_app.embedding import provider_available
 from assets_app.models import Asset, Chunk, Document, ModelPrice, UploadedFile
 from assets_app.services import asset_create_from_uploads
 from operations_app.models import (
@@ -201,7 +202,10 @@ def test_embedding_models_list_prices_in_usd_per_million_tokens_as_numbers(
     )
     assert response.status_code == 200
     body = response.json()
-    assert body["totalCount"] == ModelPrice.objects.count() == len(body["items"])
+    usable = [m for m in ModelPrice.objects.all() if provider_available(m.provider)]
+    assert body["totalCount"] == len(usable) == len(body["items"])
+    local = any(m["provider"] == "local" for m in body["items"])
+    assert local == provider_available("local")  # listed only with its extra
     small = next(m for m in body["items"] if m["model"] == "text-embedding-3-small")
     assert small == {
         "provider": "openai", "model": "text-embedding-3-small", "dimensions": 1536,
@@ -476,24 +480,31 @@ def test_create_with_a_capability_of_later_issues_is_400_not_supported_yet(
     assert not Asset.objects.exists()
 
 
-def test_create_accepts_the_default_embedding_model_and_refuses_another(
+def test_create_takes_a_catalogue_model_and_refuses_unknown_ones_and_dimensions(
     admin_member, folder_root, no_enqueue
 ):
     client, url = api(admin_member), f"{base(admin_member.tenant)}/assets"
     same = {"provider": "builtin", "model": "hashed-lexical-384", "dimensions": 384}
-    assert (
-        client.post(
-            url, folder_body(folder_root, embedding=same), format="json"
-        ).status_code
-        == 200
+    ok = client.post(url, folder_body(folder_root, embedding=same), format="json")
+    assert ok.status_code == 200
+    chosen = {"provider": "openai", "model": "text-embedding-3-large"}
+    body = client.post(url, folder_body(folder_root, embedding=chosen), format="json")
+    assert body.status_code == 200
+    assert body.json()["asset"]["embedding"] == {
+        **chosen, "dimensions": 3072, "chunkSize": 512, "chunkOverlap": 64
+    }  # fmt: skip
+    unknown = {"provider": "openai", "model": "text-embedding-4"}
+    response = client.post(
+        url, folder_body(folder_root, embedding=unknown), format="json"
     )
-    other = {"provider": "openai", "model": "text-embedding-3-small"}
-    problem = assert_problem(
-        client.post(url, folder_body(folder_root, embedding=other), format="json"), 400
-    )
-    assert set(problem["errors"]) == {"embedding.provider", "embedding.model"}
-    assert "not supported yet" in problem["detail"]
-    assert Asset.objects.count() == 1
+    problem = assert_problem(response, 400)
+    assert set(problem["errors"]) == {"embedding.model"}
+    assert "assets:embeddingModels" in problem["detail"]
+    wrong = {**chosen, "dimensions": 1536}
+    response = client.post(url, folder_body(folder_root, embedding=wrong), format="json")
+    problem = assert_problem(response, 400)
+    assert problem["errors"] == {"embedding.dimensions": ["Must be 3072."]}
+    assert Asset.objects.count() == 2
 
 
 def test_create_with_overlap_not_below_chunk_size_is_400(admin_member, folder_root):

@@ -232,3 +232,19 @@ def test_a_failing_embedding_provider_is_a_502_problem(editor_member, monkeypatc
         {"query": "x", "searchMode": "FULL_TEXT"},
     )
     assert fts.status_code == 200  # full text needs no embedding
+
+
+def test_a_search_retries_a_failing_provider_only_briefly_then_502s(
+    editor_member, embedding_server, settings
+):
+    settings.RAGDESK_EMBED_MAX_ATTEMPTS = 5  # ingestion's; a search takes fewer
+    settings.RAGDESK_EMBED_SEARCH_MAX_ATTEMPTS = 2
+    embedding_server.status = 503
+    asset = AssetFactory(
+        tenant=editor_member.tenant, embedding_provider="openai",
+        embedding_model="text-embedding-3-small", embedding_dimensions=1536,
+    )  # fmt: skip
+    response = post(editor_member, url(editor_member, asset), {"query": "days"})
+    assert response.status_code == 502
+    assert "gave up after 2 attempt(s)" in response.json()["detail"]
+    assert len(embedding_server.requests) == 2

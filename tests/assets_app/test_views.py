@@ -196,6 +196,24 @@ def test_upload_of_several_files_creates_asset_and_pending_ingest(
     assert no_enqueue == [str(op.id)]
 
 
+def test_the_model_picker_lists_the_catalogue_and_creates_with_the_chosen_model(
+    client, editor_member, no_enqueue
+):
+    logged_in = login(client, editor_member)
+    page = logged_in.get(create_url(editor_member.tenant)).content.decode()
+    assert 'value="openai/text-embedding-3-large"' in page
+    label = "3072 dimensions, up to 8191 tokens per chunk, 0.13 USD per 1M tokens"
+    assert label in page
+    post = {**upload_post(files(*THREE_FILES)),
+            "up-embedding_model": "openai/text-embedding-3-large"}  # fmt: skip
+    assert logged_in.post(create_url(editor_member.tenant), post).status_code == 302
+    asset = Asset.objects.get()
+    assert (asset.embedding_provider, asset.embedding_model) == (
+        "openai", "text-embedding-3-large"
+    )  # fmt: skip
+    assert asset.embedding_dimensions == 3072
+
+
 def test_ingest_started_from_the_dashboard_completes_and_asset_page_shows_documents(
     client, editor_member, run_queued
 ):
