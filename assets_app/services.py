@@ -144,7 +144,7 @@ def _new_asset(actor: Membership, **fields) -> Asset:
 def asset_create_from_uploads(
     *, actor: Membership, display_name: str, files: list[UploadInput], **embedding
 ) -> tuple[Asset, Operation]:
-    """Create an ``upload`` asset from files (.txt .md .html .pdf, ≤ 50 MB each) and
+    """Create an ``upload`` asset from files (.txt .md .html .pdf .docx .csv, ≤ 50 MB each) and
     start its INGEST operation. Raises PermissionDenied (below EDITOR), PayloadTooLarge
     (413), UnsupportedMediaType (415), ValidationFailed (empty, duplicate, bad chunking)."""
     _require(actor, Role.EDITOR, "create assets")
