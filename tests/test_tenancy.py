@@ -105,6 +105,8 @@ def requests_with(slug: str, asset_id, operation_id):
             {"force": "on"},
             {},
         ),
+        ("estimate POST", "post", f"{base}/assets/{asset_id}/estimate/", {}, {}),
+        ("estimate POST htmx", "post", f"{base}/assets/{asset_id}/estimate/", {}, HTMX),
         (
             "operations of asset",
             "get",

@@ -36,6 +36,7 @@ from .documents import (
     DocumentDetailAPI,
     DocumentListAPI,
 )
+from .estimate import AssetEstimateAPI
 from .search import AssetSearchAPI, TenantSearchAPI
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "JSON_CREATORS",
     "WIRE_NAMES",
     "AssetDetailAPI",
+    "AssetEstimateAPI",
     "AssetListAPI",
     "AssetRefreshAPI",
     "AssetSearchAPI",
