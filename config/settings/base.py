@@ -291,7 +291,9 @@ LOGGING = {
 
 # Outbound notifications (operations_app/notifications): attempts per delivery, the
 # wait after attempt n (BACKOFF × 2^(n-1), capped), and the time limit of one POST.
-RAGDESK_NOTIFY_MAX_ATTEMPTS = 8
-RAGDESK_NOTIFY_BACKOFF_SECONDS = 30
+RAGDESK_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("RAGDESK_NOTIFY_MAX_ATTEMPTS", "8"))
+RAGDESK_NOTIFY_BACKOFF_SECONDS = float(
+    os.environ.get("RAGDESK_NOTIFY_BACKOFF_SECONDS", "30")
+)
 RAGDESK_NOTIFY_BACKOFF_MAX_SECONDS = 3600
 RAGDESK_NOTIFY_TIMEOUT_SECONDS = 10
