@@ -136,6 +136,14 @@ def requests_with(slug: str, asset_id, operation_id):
             None,
             {},
         ),
+        ("notification endpoint", "get", f"{base}/notifications/{operation_id}/", None, {}),
+        (
+            "notification endpoint delete",
+            "post",
+            f"{base}/notifications/{operation_id}/delete/",
+            {},
+            {},
+        ),
         ("cancel POST", "post", f"{base}/operations/{operation_id}/cancel/", {}, {}),
         (
             "cancel POST htmx",
