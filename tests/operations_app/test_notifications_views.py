@@ -91,3 +91,29 @@ def test_another_tenants_endpoint_is_404_and_survives(client, admin_member, loop
     assert client.post(page(t, f"{theirs.id}/delete/")).status_code == 404
     assert "127.0.0.1:9" not in client.get(page(t)).content.decode()
     assert NotificationEndpoint.objects.filter(pk=theirs.pk).exists()
+
+
+def test_admin_lists_endpoints_and_deliveries_without_the_secret(
+    admin_client, admin_member, loopback, no_enqueue
+):
+    from assets_app.services import asset_create_from_uploads
+    from tests.conftest import upload
+
+    endpoint, secret = notify.endpoint_create(
+        actor=admin_member, url="http://127.0.0.1:9/"
+    )
+    _asset, op = asset_create_from_uploads(
+        actor=admin_member, display_name="A", files=[upload("a.txt", "alpha")]
+    )
+    operation_request_cancel(operation=op, actor="alice")
+    base = "/admin/operations_app/"
+    listed = admin_client.get(f"{base}notificationendpoint/").content.decode()
+    assert "http://127.0.0.1:9/" in listed
+    one = admin_client.get(f"{base}notificationendpoint/{endpoint.id}/change/")
+    assert one.status_code == 200 and secret not in one.content.decode()
+    assert endpoint.secret_sealed not in one.content.decode()
+    delivery = admin_client.get(
+        f"{base}notificationdelivery/{only_delivery_id()}/change/"
+    ).content.decode()
+    assert "OPERATION_CANCELLED" in delivery
+    assert admin_client.get(f"{base}notificationendpoint/add/").status_code == 403
