@@ -96,7 +96,16 @@ def endpoint_delete(*, actor: Membership, endpoint: NotificationEndpoint) -> Non
     if endpoint.tenant_id != actor.tenant_id:
         raise NotFound("No such notification endpoint in this tenant.")
     _require_admin(actor)
-    endpoint.delete()
+    from django_q.models import Schedule
+
+    with transaction.atomic():
+        for delivery_id in endpoint.deliveries.filter(status=D.PENDING).values_list(
+            "id", flat=True
+        ):
+            Schedule.objects.filter(
+                name__startswith=_schedule_name(delivery_id, "")
+            ).delete()
+        endpoint.delete()
 
 
 def notifications_enqueue(*, operation) -> int:
@@ -160,7 +169,7 @@ def backoff_seconds(attempt: int) -> float:
     )
 
 
-def _schedule_name(delivery_id, attempt: int) -> str:
+def _schedule_name(delivery_id, attempt: int | str) -> str:
     return f"ragdesk notify {delivery_id} #{attempt}"
 
 

@@ -153,6 +153,43 @@ def test_estimate_stops_at_the_document_bound_and_says_so(
     assert est.estimate.updated == 1
 
 
+def test_estimate_stops_at_the_time_bound_and_says_so(asset, admin_member, settings):
+    settings.RAGDESK_ESTIMATE_MAX_SECONDS = 0
+    est = asset_estimate(actor=admin_member, asset=asset, force=True)
+    assert not est.estimate.complete and est.estimate.deleted is None
+
+
+# -- git: blob ids ---------------------------------------------------------------------
+
+
+def test_git_estimate_reads_only_changed_blobs_and_matches_the_refresh(
+    admin_member, run_queued, tmp_path, settings
+):
+    from tests.assets_app.test_source_git import Repo, text
+    from tests.assets_app.test_source_git import create as create_git
+
+    settings.RAGDESK_FOLDER_ROOTS = [tmp_path.resolve()]
+    settings.RAGDESK_GIT_CACHE_DIR = tmp_path / "cache"
+    repo = Repo(tmp_path / "repo")
+    for name in ("a.md", "b.md", "c.md"):
+        repo.write(name, text(name))
+    repo.commit("first")
+    asset = create_git(admin_member, repo.path)
+    run_queued()
+    repo.write("b.md", text("b changed"))
+    (repo.path / "c.md").unlink()
+    repo.commit("second")
+    before = table_counts()
+    est = asset_estimate(actor=admin_member, asset=asset)
+    assert table_counts() == before
+    assert stats(est)[:5] == (0, 1, 1, 1, 0)
+    assert est.estimate.bytes_read == len(text("b changed"))  # a.md: same blob, unread
+    asset_refresh(actor=admin_member, asset=asset)
+    run_queued()
+    op = Operation.objects.filter(asset=asset).latest("created_at")
+    assert stats(est) == op_stats(op)
+
+
 # -- web: conditional requests ----------------------------------------------------
 
 

@@ -243,3 +243,18 @@ def test_an_attempt_whose_worker_dies_is_retried_from_its_persisted_schedule(
         assert Schedule.objects.filter(name__contains=delivery_id).exists()
         assert run_scheduled(delivery_id) == "SUCCEEDED"
     assert len(receiver.requests) == 1
+
+
+def test_deleting_an_endpoint_drops_its_pending_retries(
+    admin_member, loopback, operation, queued
+):
+    with Receiver([500]) as receiver:
+        endpoint, _ = notify.endpoint_create(actor=admin_member, url=receiver.url)
+        operation_request_cancel(operation=operation, actor="alice")
+        delivery_id = only_delivery_id()
+        notify.notification_deliver(delivery_id=delivery_id, attempt=1)
+    assert Schedule.objects.filter(name__contains=delivery_id).count() == 1
+    notify.endpoint_delete(actor=admin_member, endpoint=endpoint)
+    assert not Schedule.objects.filter(name__contains=delivery_id).exists()
+    assert not NotificationDelivery.objects.exists()
+    assert notify.notification_deliver(delivery_id=delivery_id, attempt=2) == "SKIPPED"
