@@ -1257,7 +1257,6 @@ def test_a_non_member_is_403_on_the_tenant(admin_member):
 @pytest.mark.parametrize(
     ("method", "suffix"),
     [
-        ("post", ":estimate"),
         ("post", ":regenerateWebhook"),
         ("get", "/usage"),
         ("post", ":unknownVerb"),
