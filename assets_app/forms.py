@@ -132,7 +132,7 @@ class UploadAssetForm(ChunkingFields):
     display_name = forms.CharField(label="Name", max_length=200, required=False)
     files = MultipleFileField(
         label="Files", required=False,
-        help_text=f".txt, .md, .html, .pdf — up to {MAX_FILES_AT_ONCE} at once "
+        help_text=f".txt, .md, .html, .pdf, .docx, .csv — up to {MAX_FILES_AT_ONCE} at once "
         f"(DATA_UPLOAD_MAX_NUMBER_FILES), up to 50 MB each.",
     )
     field_order = ["display_name", "files", "chunk_size", "chunk_overlap"]

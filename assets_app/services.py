@@ -144,7 +144,7 @@ def _new_asset(actor: Membership, **fields) -> Asset:
 def asset_create_from_uploads(
     *, actor: Membership, display_name: str, files: list[UploadInput], **embedding
 ) -> tuple[Asset, Operation]:
-    """Create an ``upload`` asset from files (.txt .md .html .pdf, ≤ 50 MB each) and
+    """Create an ``upload`` asset from files (.txt .md .html .pdf .docx .csv, ≤ 50 MB each) and
     start its INGEST operation. Raises PermissionDenied (below EDITOR), PayloadTooLarge
     (413), UnsupportedMediaType (415), ValidationFailed (empty, duplicate, bad chunking)."""
     _require(actor, Role.EDITOR, "create assets")
@@ -298,6 +298,16 @@ def asset_refresh(
     """Start (or join the queued) REFRESH: re-read the source, re-embed only documents
     whose content hash changed (all with ``force``), remove vanished ones."""
     _require_for_asset(actor, asset, Role.EDITOR, "refresh assets")
+    return operation_create(
+        asset=asset, type=OperationType.REFRESH, created_by=_actor_name(actor),
+        document_ids=document_ids_checked(asset=asset, document_ids=document_ids),
+        force=force,
+    )  # fmt: skip
+
+
+def document_ids_checked(*, asset: Asset, document_ids: list | None) -> list[str] | None:
+    """``document_ids`` as sorted canonical UUID strings (None stays None: all).
+    Raises ValidationFailed naming those that are malformed or not of ``asset``."""
     if document_ids is not None:
         # Canonical ids: the worker matches them as strings against str(document.id),
         # and a malformed one must be a 400, not a database error.
@@ -319,10 +329,7 @@ def asset_refresh(
                 "Some documents are not in this asset.", errors={"documentIds": unknown}
             )
         document_ids = sorted(set(ids))
-    return operation_create(
-        asset=asset, type=OperationType.REFRESH, created_by=_actor_name(actor),
-        document_ids=document_ids, force=force,
-    )
+    return document_ids
 
 
 def asset_retry_failed_documents(*, actor: Membership, operation: Operation) -> Operation:

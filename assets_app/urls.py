@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import views
+from .estimate_views import asset_estimate_view
 
 app_name = "assets"
 urlpatterns = [
@@ -9,6 +10,9 @@ urlpatterns = [
     path("assets/<str:asset_id>/", views.asset_detail, name="detail"),
     path("assets/<str:asset_id>/settings/", views.asset_settings, name="settings"),
     path("assets/<str:asset_id>/refresh/", views.asset_refresh, name="refresh"),
+    path(
+        "assets/<str:asset_id>/estimate/", asset_estimate_view, name="estimate"
+    ),
     path("assets/<str:asset_id>/search/", views.asset_search, name="search"),
     path(
         "assets/<str:asset_id>/documents/<str:document_id>/",

@@ -158,7 +158,7 @@ def asset_settings(request, membership, asset_id):
     described = SOURCE_TYPES.get(asset.source_type)
     described = described if asset.source_type in DESCRIBED_KINDS else None
     form = AssetSettingsForm(request.POST or None, instance=asset, descriptor=described)
-    reindex_documents = None
+    reindex_documents = estimate = estimate_error = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         chunk_change = (data["chunk_size"], data["chunk_overlap"]) != (
@@ -174,12 +174,28 @@ def asset_settings(request, membership, asset_id):
             if not confirming:
                 return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
             reindex_documents = selectors.asset_totals(asset=asset)["documents"]
+            estimate, estimate_error = _reindex_estimate(membership, asset, data)
         except ApplicationError as exc:
             add_service_errors(form, exc)
     return render(request, "assets_app/asset_settings.html", {
         "asset": asset, "form": form, "reindex_documents": reindex_documents,
+        "reindex_estimate": estimate, "reindex_estimate_error": estimate_error,
         "read_only": request.method == "GET" and not membership.allows(Role.EDITOR),
     }, status=400 if form.errors else 200)
+
+
+def _reindex_estimate(membership, asset, data):
+    """(the REINDEX's estimate, None) or (None, why there is none): the confirmation
+    shows tokens and cost before a re-index (issue 5)."""
+    from .estimates import asset_estimate
+
+    try:
+        return asset_estimate(
+            actor=membership, asset=asset,
+            chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
+        ), None  # fmt: skip
+    except ApplicationError as exc:
+        return None, exc.message
 
 
 @require_POST

@@ -9,6 +9,7 @@ from assets_app import api as assets
 from config import api_jwt
 from config.problems import json_problem_response
 from operations_app import api as ops
+from operations_app.notifications import api as notify
 
 
 class IdConverter:
@@ -51,6 +52,10 @@ urlpatterns = [
          ops.OperationFailedDocumentsAPI.as_view()),
     path(f"{T}/assets/<id:asset_id>/operations/<id:operation_id>:retryFailedDocuments",
          ops.OperationRetryFailedAPI.as_view()),
+    path(f"{T}/notificationEndpoints", notify.EndpointListAPI.as_view()),
+    path(f"{T}/notificationEndpoints/<id:endpoint_id>", notify.EndpointDetailAPI.as_view()),
+    path(f"{T}/notificationEndpoints/<id:endpoint_id>/deliveries",
+         notify.DeliveryListAPI.as_view()),
     path(f"{T}/", include("assets_app.api_urls")),
     # Last: any other /v1/ path (an unknown resource or :verb) is a Problem Details 404,
     # also with DEBUG on.

@@ -38,6 +38,7 @@ PROBLEM_CODES = {
     "payload-too-large": 413,
     "unsupported-media-type": 415,
     "idempotency-key-reused": 422,
+    "source-unreadable": 422,
     "rate-limited": 429,
     "internal-error": 500,
     "embedding-failed": 502,

@@ -15,6 +15,10 @@ urlpatterns = [
     path("", asset_views.home, name="home"),
     path("t/<slug:tenant>/", include("assets_app.urls")),
     path("t/<slug:tenant>/operations/", include("operations_app.urls")),
+    path(
+        "t/<slug:tenant>/notifications/",
+        include("operations_app.notifications.urls"),
+    ),
 ]
 
 

@@ -143,3 +143,6 @@ class OperationAdmin(ReadOnlyAdmin):
             )
         level = messages.WARNING if forbidden else messages.SUCCESS
         self.message_user(request, "; ".join(parts) + ".", level)
+
+
+from .notifications import admin as _notification_admin  # noqa: E402, F401 - registers

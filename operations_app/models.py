@@ -200,3 +200,13 @@ class OperationDocumentFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id} failed in {self.operation_id}"
+
+
+
+# Outbound notifications (issue 5) live in their own module, registered here.
+from .notifications.models import (  # noqa: E402, F401
+    DeliveryStatus,
+    NotificationAttempt,
+    NotificationDelivery,
+    NotificationEndpoint,
+)

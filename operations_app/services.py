@@ -66,6 +66,10 @@ def _event(op: Operation, kind: str, actor: str, *, frm: str = "", to: str = "",
     OperationEvent.objects.create(
         operation=op, kind=kind, from_status=frm, to_status=to, actor=actor, message=msg
     )
+    if to in TERMINAL_STATUSES:  # every terminal transition writes this event
+        from .notifications.services import notifications_enqueue
+
+        notifications_enqueue(operation=op)  # outbound notifications, on commit
 
 
 def _enqueue(operation_id) -> None:

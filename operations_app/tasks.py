@@ -20,3 +20,11 @@ def reap_stale_operations() -> int:
         cancel_stale_after_seconds=settings.RAGDESK_CANCEL_STALE_AFTER_SECONDS,
         resend_after_seconds=settings.RAGDESK_RESEND_AFTER_SECONDS,
     )
+
+
+def deliver_notification(delivery_id: str, attempt: int) -> str:
+    """Attempt ``attempt`` of an outbound notification (enqueued on commit of a
+    terminal transition, retries scheduled): operations_app.notifications."""
+    from operations_app.notifications.services import notification_deliver
+
+    return notification_deliver(delivery_id=delivery_id, attempt=attempt)

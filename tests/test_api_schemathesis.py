@@ -15,6 +15,7 @@ import os
 
 import pytest
 import schemathesis
+from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from rest_framework_simplejwt.tokens import RefreshToken
 from schemathesis import GenerationMode
@@ -40,6 +41,8 @@ NEED_REAL_INPUT = {
     "POST /v1/auth/token:refresh",
     "POST /v1/tenants/{tenant}/assets",
     "POST /v1/tenants/{tenant}/assets:file",
+    # a URL that resolves to a public address: tests/operations_app covers success
+    "POST /v1/tenants/{tenant}/notificationEndpoints",
 }
 CHECKS = [
     not_a_server_error,
@@ -75,12 +78,17 @@ def seeded(live_server, run_queued, monkeypatch):
     assert run_queued() == [OperationStatus.COMPLETED]
     asset_refresh(actor=member, asset=asset, document_ids=None, force=True)
     document = asset.documents.order_by("file_name").first()
+    from operations_app.notifications.services import endpoint_create
+
+    with override_settings(RAGDESK_FETCH_ALLOW_NETWORKS=["127.0.0.0/8"]):
+        endpoint, _ = endpoint_create(actor=member, url="http://127.0.0.1:9/hook")
     return {
         "parameters": {
             "tenant": member.tenant.slug,
             "asset_id": str(asset.id),
             "document_id": str(document.id),
             "operation_id": str(ingest.id),
+            "endpoint_id": str(endpoint.id),
         },
         "token": str(RefreshToken.for_user(member.user).access_token),
     }

@@ -115,6 +115,7 @@ def id_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
         ("patch asset", "patch", a, {"displayName": "Taken over"}, "json"),
         ("delete asset", "delete", a, None, None),
         ("refresh", "post", f"{a}:refresh", {"force": True}, "json"),
+        ("estimate", "post", f"{a}:estimate", {"force": True}, "json"),
         ("search asset", "post", f"{a}:search", {"query": "words"}, "json"),
         ("list documents", "get", f"{a}/documents", None, None),
         ("search documents", "get", f"{a}/documents?search=one", None, None),
@@ -232,7 +233,7 @@ def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
     )
     # create folder/web/git, create by upload, search all, patch, delete, refresh, search,
     # delete doc
-    assert len(routes) == 10
+    assert len(routes) == 11
     for label, method, path, body, fmt in routes:
         response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
         problem = problem_of(response, 403)

@@ -105,6 +105,8 @@ def requests_with(slug: str, asset_id, operation_id):
             {"force": "on"},
             {},
         ),
+        ("estimate POST", "post", f"{base}/assets/{asset_id}/estimate/", {}, {}),
+        ("estimate POST htmx", "post", f"{base}/assets/{asset_id}/estimate/", {}, HTMX),
         (
             "operations of asset",
             "get",
@@ -132,6 +134,14 @@ def requests_with(slug: str, asset_id, operation_id):
             "get",
             f"{base}/assets/{asset_id}/documents/{operation_id}/",
             None,
+            {},
+        ),
+        ("notification endpoint", "get", f"{base}/notifications/{operation_id}/", None, {}),
+        (
+            "notification endpoint delete",
+            "post",
+            f"{base}/notifications/{operation_id}/delete/",
+            {},
             {},
         ),
         ("cancel POST", "post", f"{base}/operations/{operation_id}/cancel/", {}, {}),

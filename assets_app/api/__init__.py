@@ -37,6 +37,7 @@ from .documents import (
     DocumentDetailAPI,
     DocumentListAPI,
 )
+from .estimate import AssetEstimateAPI
 from .search import AssetSearchAPI, TenantSearchAPI
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "JSON_CREATORS",
     "WIRE_NAMES",
     "AssetDetailAPI",
+    "AssetEstimateAPI",
     "AssetListAPI",
     "AssetRefreshAPI",
     "AssetSearchAPI",

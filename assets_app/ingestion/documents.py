@@ -73,6 +73,21 @@ class DocumentWork:
             d.building_version, d.building_key = 0, ""
 
 
+def _had_complete(document: Document) -> bool:
+    """Whether the row has a complete generation that new chunks replace: COMPLETED,
+    or PROCESSING after a worker died re-embedding it (new documents are PROCESSING
+    at version 0)."""
+    return document.version > 0 and document.status in (
+        DocumentStatus.COMPLETED, DocumentStatus.PROCESSING)  # fmt: skip
+
+
+def counts_as_added(document: Document) -> bool:
+    """Whether re-embedding the stored ``document`` counts as added (it was never
+    complete: new, or stopped part-way) rather than updated; a FAILED one that now
+    succeeds counts as updated."""
+    return not _had_complete(document) and document.status != DocumentStatus.FAILED
+
+
 def document_work(
     *, item, document: Document | None, asset_id, size: int, content_hash: str,
     step: int, operation_id, settings_key: str,
@@ -92,10 +107,7 @@ def document_work(
         )  # fmt: skip
     document.content_type = item.content_type
     key = f"{content_hash}:{settings_key}" if step else ""
-    # A complete generation it replaces: COMPLETED, or PROCESSING after a worker
-    # died re-embedding it (new documents are PROCESSING at version 0).
-    had_complete = document.version > 0 and document.status in (
-        DocumentStatus.COMPLETED, DocumentStatus.PROCESSING)  # fmt: skip
+    had_complete = _had_complete(document)
     version, resume_from, chunks, tokens = document.version + step, 0, 0, 0
     if step and not is_new:
         # A generation of the same content and settings stored part-way by an
@@ -120,9 +132,7 @@ def document_work(
         saved=not is_new,
         operation_id=operation_id,
         building_key=key,
-        # added: never complete before (new, or stopped part-way); a FAILED one
-        # that now succeeds counts as updated
-        added=not had_complete and document.status != DocumentStatus.FAILED,
+        added=counts_as_added(document),
         resume_from=resume_from,
         chunks=chunks if step else document.chunk_count,
         tokens=tokens if step else document.token_count,

@@ -1,6 +1,7 @@
 """Bytes → text sections. PDF keeps page numbers (one section a page, yielded lazily so
-a 500-page file can be cancelled between pages); Markdown and HTML (converted to
-Markdown by trafilatura) keep headings for heading paths."""
+a 500-page file can be cancelled between pages); Markdown, HTML (converted to
+Markdown by trafilatura) and DOCX (office.py) keep headings for heading paths; CSV
+rows become ``header: value`` lines (office.py)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .office import CSV, DOCX, OfficeParseError, csv_to_text, docx_to_markdown
+
 SUPPORTED_TYPES: dict[str, tuple[str, ...]] = {
     "text/plain": (".txt",),
     "text/markdown": (".md", ".markdown"),
     "text/html": (".html", ".htm"),
     "application/pdf": (".pdf",),
+    DOCX: (".docx",),
+    CSV: (".csv",),
 }
 EXTENSION_TYPES = {ext: ct for ct, exts in SUPPORTED_TYPES.items() for ext in exts}
-MARKDOWN_TYPES = {"text/markdown", "text/html"}
+MARKDOWN_TYPES = {"text/markdown", "text/html", DOCX}
 
 
 class ParseError(Exception):
@@ -43,9 +48,20 @@ def parse(data: bytes, content_type: str) -> Iterator[Section]:
     if content_type == "application/pdf":
         yield from _parse_pdf(data)
         return
-    text = _decode(data)
+    if content_type == DOCX:
+        try:
+            text = docx_to_markdown(data)
+        except OfficeParseError as exc:
+            raise ParseError(str(exc)) from exc
+    else:
+        text = _decode(data)
     if content_type == "text/html":
         text = _html_to_markdown(text)
+    elif content_type == CSV:
+        try:
+            text = csv_to_text(text)
+        except OfficeParseError as exc:
+            raise ParseError(str(exc)) from exc
     if not text.strip():
         raise ParseError("The document contains no text.")
     for part in _paragraph_sections(text):

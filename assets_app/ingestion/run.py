@@ -62,6 +62,7 @@ from .batch import Batch, DocumentWork
 from .chunking import ChunkPiece, DocumentChunker
 from .documents import document_work
 from .parsing import MARKDOWN_TYPES, ParseError, parse
+from .plan import may_stay, select_items
 from .stopping import WorkerStopping, stop_requested
 
 logger = logging.getLogger("ragdesk.ingestion")
@@ -184,17 +185,7 @@ class _Run:
     def _run(self) -> None:
         items = list(list_items(self.asset, force=self.op.force, check=self.check))
         documents = {d.source_key: d for d in Document.objects.filter(asset=self.asset)}
-        if self.op.document_ids is not None:
-            wanted = {str(i) for i in self.op.document_ids}
-            items = [
-                i
-                for i in items
-                if i.key in documents and str(documents[i.key].id) in wanted
-            ]
-            vanished = []
-        else:
-            listed = {i.key for i in items}
-            vanished = [d.pk for k, d in documents.items() if k not in listed]
+        items, vanished = select_items(items, documents, self.op.document_ids)
         operation_set_total(
             operation_id=self.op.id, attempt=self.attempt,
             # + documents an earlier attempt of this operation deleted (recovery.py)
@@ -264,11 +255,7 @@ class _Run:
 
     def _unchanged(self, document: Document | None) -> bool:
         """Whether ``document`` may stay as stored if its source is unchanged."""
-        return (
-            document is not None
-            and not self.op.force
-            and document.status == DocumentStatus.COMPLETED
-        )
+        return may_stay(document, force=self.op.force)
 
     def work(
         self, item: SourceItem, document: Document | None, *, size: int,

@@ -199,6 +199,10 @@ RAGDESK_FETCH_MAX_BYTES = 20 * 1024 * 1024  # one page or sitemap
 RAGDESK_FETCH_MAX_REDIRECTS = 5
 RAGDESK_FETCH_ATTEMPTS = 3  # per request, on connection errors and 429/502/503/504
 RAGDESK_FETCH_USER_AGENT = "ragdesk/0.1"  # also the robots.txt product token
+# POST …/assets/{asset}:estimate stops (and says it is incomplete) after this long or
+# this many documents (assets_app/ingestion/plan.py).
+RAGDESK_ESTIMATE_MAX_SECONDS = 30
+RAGDESK_ESTIMATE_MAX_DOCUMENTS = 2000
 RAGDESK_WEB_MAX_PAGES = 1000  # the most a web asset's maxPages may ask for
 RAGDESK_GIT_CACHE_DIR = Path(
     os.environ.get("RAGDESK_GIT_CACHE_DIR", DATA_DIR / "git-cache")
@@ -305,3 +309,12 @@ LOGGING = {
         "django_q": {"level": "WARNING"},
     },
 }
+
+# Outbound notifications (operations_app/notifications): attempts per delivery, the
+# wait after attempt n (BACKOFF × 2^(n-1), capped), and the time limit of one POST.
+RAGDESK_NOTIFY_MAX_ATTEMPTS = int(os.environ.get("RAGDESK_NOTIFY_MAX_ATTEMPTS", "8"))
+RAGDESK_NOTIFY_BACKOFF_SECONDS = float(
+    os.environ.get("RAGDESK_NOTIFY_BACKOFF_SECONDS", "30")
+)
+RAGDESK_NOTIFY_BACKOFF_MAX_SECONDS = 3600
+RAGDESK_NOTIFY_TIMEOUT_SECONDS = 10

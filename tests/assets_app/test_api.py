@@ -221,7 +221,11 @@ def test_supported_types_list_content_types_extensions_and_size_limit(viewer_mem
     )
     assert response.status_code == 200
     items = {i["contentType"]: i for i in response.json()["items"]}
-    assert set(items) == {"text/plain", "text/markdown", "text/html", "application/pdf"}
+    assert set(items) == {
+        "text/plain", "text/markdown", "text/html", "application/pdf", "text/csv",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }  # fmt: skip
+    assert items["text/csv"]["extensions"] == [".csv"]
     assert items["text/markdown"]["extensions"] == [".md", ".markdown"]
     assert items["application/pdf"] == {
         "contentType": "application/pdf", "extensions": [".pdf"],
@@ -1264,7 +1268,6 @@ def test_a_non_member_is_403_on_the_tenant(admin_member):
 @pytest.mark.parametrize(
     ("method", "suffix"),
     [
-        ("post", ":estimate"),
         ("post", ":regenerateWebhook"),
         ("get", "/usage"),
         ("post", ":unknownVerb"),

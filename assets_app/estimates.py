@@ -1,0 +1,76 @@
+"""The pre-run cost estimate (issue 5): ``POST …/assets/{asset}:estimate`` and the
+dashboard's "Estimate" button, one core for both. A read: it writes nothing
+(assets_app/ingestion/plan.py says what it reads of the source and how it is
+bounded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from config.errors import ApplicationError
+from operations_app.models import operation_cost
+
+from .ingestion.plan import Estimate, estimate_refresh
+from .models import Asset, Membership, Role
+from .selectors import asset_price_per_million
+from .services import _require_for_asset, document_ids_checked, validate_chunking
+from .sources import SourceError
+
+
+class SourceUnreadable(ApplicationError):
+    status = 422
+    code = "source-unreadable"
+    title = "The source cannot be read"
+
+
+@dataclass
+class CostEstimate:
+    """An Estimate (plan.py: counts in documents, ``tokens``, ``bytes_read``) with
+    its price: ``price_per_million`` and ``cost`` in USD (Decimal, as an operation's
+    cost). ``budget_left`` is None: per-asset budgets are not built yet.
+    TODO(budgets): when Asset carries token/cost limits, fill in what each limit
+    (total, daily, monthly; tokens and USD) leaves after this run, and whether the
+    run would cross one (API.md "Budgets")."""
+
+    asset_id: object  # UUID
+    reindex: bool  # the estimate is of the REINDEX new chunking settings start
+    estimate: Estimate
+    price_per_million: Decimal
+    cost: Decimal
+    budget_left: dict | None = None
+
+
+def asset_estimate(
+    *, actor: Membership, asset: Asset, document_ids: list | None = None,
+    force: bool = False, chunk_size: int | None = None,
+    chunk_overlap: int | None = None,
+) -> CostEstimate:  # fmt: skip
+    """The dry run of a refresh of ``asset`` (with ``chunk_size`` / ``chunk_overlap``
+    in tokens: of the REINDEX those settings would start). EDITOR or ADMIN: it may
+    fetch from the source. Raises NotFound (another tenant's asset),
+    PermissionDenied (VIEWER), ValidationFailed (bad document ids or chunking) and
+    SourceUnreadable (422: the source as a whole cannot be listed)."""
+    _require_for_asset(actor, asset, Role.EDITOR, "estimate refreshes")
+    ids = document_ids_checked(asset=asset, document_ids=document_ids)
+    if (chunk_size, chunk_overlap) != (None, None):
+        chunk_size = asset.chunk_size if chunk_size is None else chunk_size
+        chunk_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
+        validate_chunking(
+            provider=asset.embedding_provider, model=asset.embedding_model,
+            chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+        )  # fmt: skip
+        if (chunk_size, chunk_overlap) == (asset.chunk_size, asset.chunk_overlap):
+            chunk_size = chunk_overlap = None  # no re-index: a plain refresh
+    try:
+        est = estimate_refresh(
+            asset=asset, force=force, document_ids=ids,
+            chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+        )  # fmt: skip
+    except SourceError as exc:
+        raise SourceUnreadable(str(exc)) from exc
+    price = asset_price_per_million(asset)
+    return CostEstimate(
+        asset_id=asset.id, reindex=chunk_size is not None, estimate=est,
+        price_per_million=price, cost=operation_cost(est.tokens, price),
+    )  # fmt: skip
