@@ -125,6 +125,16 @@ def main() -> int:
     from operations_app.models import ACTIVE_STATUSES, Operation, OperationEvent
     from operations_app.services import operation_request_cancel
 
+    # The bench database is emptied, django-q2's schedules too: put back the reaper's
+    # (as migrations operations_app 0003 and 0006 install them).
+    import importlib
+
+    from django.apps import apps
+
+    for name in ("0003_reaper_schedule", "0006_reaper_every_30_seconds"):
+        module = importlib.import_module(f"operations_app.migrations.{name}")
+        (getattr(module, "add_schedule", None) or module.add_second)(apps, None)
+
     server = EmbeddingServer(delay=0.05, delay_per_input=0.01).start()
     env = {**os.environ, "RAGDESK_OPENAI_BASE_URL": server.base_url, "PYTHONUNBUFFERED": "1"}
     stale = int(os.environ.get("RAGDESK_STALE_AFTER_SECONDS", "60"))

@@ -17,7 +17,10 @@ from assets_app.embedding.openai import OpenAICompatibleEmbedder
 from assets_app.embedding.ratelimit import reserve
 from tests.embedding_server import EmbeddingServer
 
-pytestmark = pytest.mark.django_db(transaction=True)  # no test-wide transaction:
+# serialized_rollback: the flush after each test must not re-create content types that
+# the next serialized_rollback test restores (Django runs post_migrate otherwise).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+# No test-wide transaction:
 
 
 # the limiter's rows are written by other connections and must not wait on ours.
