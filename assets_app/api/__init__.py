@@ -37,6 +37,7 @@ from .documents import (
     DocumentListAPI,
 )
 from .search import AssetSearchAPI, TenantSearchAPI
+from .usage import AssetUsageAPI
 
 __all__ = [
     "ASSET_ORDER",
@@ -49,6 +50,7 @@ __all__ = [
     "AssetRefreshAPI",
     "AssetSearchAPI",
     "AssetUploadAPI",
+    "AssetUsageAPI",
     "AuthHealthAPI",
     "ChunkListAPI",
     "DocumentDetailAPI",
