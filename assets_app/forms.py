@@ -183,6 +183,9 @@ class SourceAssetForm(SourceParameterFields, ChunkingFields):
         self.order_fields(["display_name", *(p.name for p in descriptor.parameters)])
 
 
+BUDGET_FIELDS = ("token_budget", "monthly_token_budget", "daily_token_budget")
+
+
 class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
     """Name and chunking; for a source type given as ``descriptor`` (web, git) also its
     parameters, filled from the asset (secrets blank: left empty, they are kept)."""
@@ -195,8 +198,19 @@ class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
 
     class Meta:
         model = Asset
-        fields = ["display_name", "chunk_size", "chunk_overlap"]
-        labels = {"display_name": "Name"}
+        fields = ["display_name", "chunk_size", "chunk_overlap", *BUDGET_FIELDS]
+        labels = {
+            "display_name": "Name",
+            "token_budget": "Total token budget",
+            "monthly_token_budget": "Monthly token budget",
+            "daily_token_budget": "Daily token budget",
+        }
+        help_texts = {
+            "token_budget": "Billed tokens, ever; empty: unlimited. Applies at once.",
+            "monthly_token_budget": "Per calendar month (UTC); empty: unlimited.",
+            "daily_token_budget": "Per UTC day, search queries included; empty: "
+            "unlimited.",
+        }
 
     def __init__(self, *args, descriptor: SourceTypeDescriptor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -210,6 +224,11 @@ class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
 
     def _post_clean(self):
         pass  # no model validation or instance update: the service decides and saves
+
+    def budget_limits(self) -> dict:
+        """The budget limits changed in this form (budget_limits.asset_set_budget)."""
+        changed = self.changed_data
+        return {f: self.cleaned_data[f] for f in BUDGET_FIELDS if f in changed}
 
 
 class ApiTokenForm(forms.Form):
