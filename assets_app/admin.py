@@ -2,7 +2,8 @@
 
 Plain reference data (tenants, members, model prices) is edited directly: no service
 owns it and it carries no rule beyond its constraints. Assets, documents and uploads
-are read-only here, since their writes belong to ``assets_app.services``; an asset is
+are read-only here, since their writes belong to ``assets_app.services``, except an
+asset's budget limits (through ``budget_limits.asset_set_budget``); an asset is
 deleted only through ``asset_delete`` so its active operations end FAILED."""
 
 from __future__ import annotations
