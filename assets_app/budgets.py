@@ -16,8 +16,8 @@ metering that keeps them, for ingestion batches and search queries.
   WHERE on the row as committed. ``budget_settle`` (in the transaction that stores
   the batch) moves the provider's billed count into ``used``; ``budget_release``
   gives the estimate back when the batch is not stored. A ``BudgetReservation`` row
-  per reservation makes settling or releasing happen once, and lets a resumed
-  operation release what a lost worker held (``budget_release_operation``).
+  per reservation makes settling or releasing happen once, and lets the next
+  operation of the asset release what a lost worker held (``budget_release_stale``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
-from django.db import transaction
-from django.db.models import F, Value
+from django.db import connection, transaction
+from django.db.models import F, Q, Value
 
 from config.errors import ApplicationError
 
@@ -37,6 +37,7 @@ from .models import Asset, BudgetReservation, BudgetUsage, UsagePeriod
 logger = logging.getLogger("ragdesk.budgets")
 P = UsagePeriod
 EPOCH = dt.date(1970, 1, 1)
+STALE_QUERY_SECONDS = 600  # a search holds its reservation for about a second
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,22 @@ def exhausted_message(
     )
 
 
+def _asset_limits_key_share(asset_id) -> dict | None:
+    """The asset's tenant and limits, locked FOR KEY SHARE: the lock order asset →
+    usage rows of every other writer (a batch, ``asset_delete``), taken before the
+    usage rows, so a delete cannot deadlock with a reservation. KEY SHARE blocks only
+    a delete, not batches (NO KEY UPDATE) or other reservations."""
+    fields = ["tenant_id", *(lim.field for lim in LIMITS)]
+    table = Asset._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(fields)} FROM {table} WHERE id = %s FOR KEY SHARE",
+            [asset_id],
+        )
+        found = cursor.fetchone()
+    return None if found is None else dict(zip(fields, found, strict=True))
+
+
 def budget_reserve(
     *, asset_id, tokens: int, now: dt.datetime | None = None, operation_id=None,
     periods=(P.TOTAL, P.MONTH, P.DAY), what: str = "this batch",
@@ -133,8 +150,7 @@ def budget_reserve(
     limit (total, month, day) that ``used + reserved + tokens`` would cross."""
     now = now or utc_now()
     with transaction.atomic():
-        fields = [lim.field for lim in LIMITS]
-        row = Asset.objects.filter(pk=asset_id).values("tenant_id", *fields).first()
+        row = _asset_limits_key_share(asset_id)
         if row is None:
             return None
         keys = [(lim, period_start(lim.period, now)) for lim in LIMITS
@@ -199,10 +215,17 @@ def budget_release(reservation: BudgetReservation | None) -> None:
         logger.warning("budget reservation %s not released", reservation.pk)
 
 
-def budget_release_operation(*, operation_id) -> int:
-    """Release what earlier attempts of ``operation_id`` still hold (a lost or
-    stopped worker); returns how many reservations were released."""
-    held = list(BudgetReservation.objects.filter(operation_id=operation_id))
+def budget_release_stale(*, asset_id, now: dt.datetime | None = None) -> int:
+    """Release what no live worker or request can still settle, when an operation of
+    the asset starts: reservations of operations (only one operation of an asset runs
+    at a time, so any other is a lost worker's) and of search queries older than
+    STALE_QUERY_SECONDS. Returns how many were released."""
+    now = now or utc_now()
+    stale = BudgetReservation.objects.filter(asset_id=asset_id).filter(
+        Q(operation_id__isnull=False)
+        | Q(created_at__lt=now - dt.timedelta(seconds=STALE_QUERY_SECONDS))
+    )
+    held = list(stale)
     for reservation in held:
         budget_release(reservation)
     return len(held)

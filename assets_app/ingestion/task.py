@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
-from assets_app.budgets import BudgetExhausted, budget_release_operation
+from assets_app.budgets import BudgetExhausted, budget_release_stale
 from assets_app.embedding import EmbeddingError
 from assets_app.models import Asset
 from assets_app.sources import SourceError
@@ -53,7 +53,7 @@ def _run(operation_id) -> str:
             operation_id=op.id, status=status, error_message=error_message, attempt=attempt
         ).status
 
-    budget_release_operation(operation_id=op.id)  # held by a lost earlier attempt
+    budget_release_stale(asset_id=op.asset_id)  # held by a lost worker
     asset = Asset.objects.filter(pk=op.asset_id).first()
     if asset is None:
         return finish(OperationStatus.FAILED, "asset deleted")

@@ -255,3 +255,22 @@ def test_ingestion_within_the_budget_completes_and_is_metered(admin_member, run_
     budget = asset_budget(asset)
     assert budget["dailyTokensUsed"] == budget["totalTokenCount"] == op.token_count > 0
     assert budget["dailyCostUsed"] == Decimal(0)  # the builtin model is free
+
+
+@pytest.mark.django_db
+def test_next_operation_releases_what_a_lost_worker_held(admin_member, run_queued):
+    asset, _ = asset_create_from_uploads(
+        actor=admin_member, display_name="A", files=[upload("a.txt", TEXT)]
+    )
+    asset_set_budget(actor=admin_member, asset=asset, limits={"token_budget": 10**4})
+    lost = Operation.objects.get(asset=asset)
+    # A worker that died mid-batch left 9,900 tokens reserved: without the release
+    # the ingestion (about 600 tokens) would cross the limit.
+    budget_reserve(asset_id=asset.id, tokens=9900, operation_id=lost.id)
+    search = budget_reserve(asset_id=asset.id, tokens=5, periods=(P.DAY,))
+    assert run_queued() == [OperationStatus.COMPLETED]
+    lost.refresh_from_db()
+    total = BudgetUsage.objects.get(asset=asset, period=P.TOTAL)
+    assert (total.used, total.reserved) == (lost.token_count, 0)
+    # A search in flight (seconds old) is not a lost one.
+    assert list(BudgetReservation.objects.all()) == [search]
