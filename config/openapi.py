@@ -73,7 +73,8 @@ class ProblemDetailsSerializer(serializers.Serializer):
         required=False, help_text="budget-exhausted: the limit, e.g. dailyTokenBudget."
     )
     resetsAt = serializers.IntegerField(
-        required=False, allow_null=True,
+        required=False,
+        allow_null=True,
         help_text="budget-exhausted: when the limit resets (epoch ms, UTC); null "
         "for the total budget, which never does.",
     )

@@ -49,28 +49,91 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="BudgetReservation",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("operation_id", models.UUIDField(blank=True, db_index=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "operation_id",
+                    models.UUIDField(blank=True, db_index=True, null=True),
+                ),
                 ("tokens", models.BigIntegerField()),
-                ("periods", models.JSONField(help_text="[[period, start ISO date], …]")),
+                (
+                    "periods",
+                    models.JSONField(help_text="[[period, start ISO date], …]"),
+                ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
-                ("asset", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="assets_app.asset")),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="assets_app.asset",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
             name="BudgetUsage",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("period", models.CharField(choices=[("TOTAL", "Total"), ("MONTH", "Month"), ("DAY", "Day")], max_length=5)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "period",
+                    models.CharField(
+                        choices=[
+                            ("TOTAL", "Total"),
+                            ("MONTH", "Month"),
+                            ("DAY", "Day"),
+                        ],
+                        max_length=5,
+                    ),
+                ),
                 ("start", models.DateField()),
                 ("used", models.BigIntegerField(default=0, help_text="billed tokens")),
                 ("reserved", models.BigIntegerField(default=0, help_text="tokens")),
-                ("asset", models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="budget_usage", to="assets_app.asset")),
-                ("tenant", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="+", to="assets_app.tenant")),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="budget_usage",
+                        to="assets_app.asset",
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="assets_app.tenant",
+                    ),
+                ),
             ],
             options={
-                "indexes": [models.Index(fields=["tenant", "period", "start"], name="assets_app__tenant__6b6bd9_idx")],
-                "constraints": [models.UniqueConstraint(fields=("asset", "period", "start"), name="unique_budget_usage")],
+                "indexes": [
+                    models.Index(
+                        fields=["tenant", "period", "start"],
+                        name="assets_app__tenant__6b6bd9_idx",
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("asset", "period", "start"), name="unique_budget_usage"
+                    )
+                ],
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
