@@ -69,3 +69,28 @@ def test_asset_page_and_list_show_usage_and_a_30_day_svg_chart(
     listing = client.get(list_url(asset.tenant)).content.decode()
     assert re.search(r"Today \(UTC\)</dt><dd>1234 tokens", listing)
     assert listing.count("<rect ") == 30
+
+
+def test_usd_budget_in_settings_is_stored_as_tokens(client, editor_member):
+    asset = AssetFactory(
+        tenant=editor_member.tenant, embedding_provider="openai",
+        embedding_model="text-embedding-3-large", embedding_dimensions=3072,
+    )  # fmt: skip
+    response = login(client, editor_member).post(
+        settings_url(asset), form(asset, monthly_token_budget_usd="0.39")
+    )
+    assert response.status_code == 302
+    asset.refresh_from_db()
+    assert asset.monthly_token_budget == 3_000_000  # 0.39 USD at 0.13 per 1M
+
+
+def test_usd_budget_of_a_free_model_is_an_inline_error(client, editor_member, asset):
+    response = login(client, editor_member).post(
+        settings_url(asset),
+        form(asset, daily_token_budget_usd="1", display_name="Other"),
+    )
+    assert response.status_code == 400
+    assert "has no price" in response.content.decode()
+    assert response.context["form"].errors["daily_token_budget_usd"]
+    asset.refresh_from_db()
+    assert (asset.daily_token_budget, asset.display_name) == (None, "Handbook")

@@ -43,6 +43,10 @@ def test_asset_page_and_list_draw_the_usage_chart(page, member):
     assert page.locator("#asset-budget").inner_text().count("unlimited") == 4
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "budget_asset_page.png"), full_page=True)
+    page.goto(f"{page.base}/t/acme/assets/{asset.id}/settings/")
+    assert page.locator("#id_daily_token_budget").input_value() == "60000"
+    assert page.locator("#id_daily_token_budget_usd").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "budget_settings.png"), full_page=True)
     page.goto(f"{page.base}/t/acme/")
     assert page.locator("svg.usage-chart rect").count() == 30
     assert "900000 tokens" in page.locator("#tenant-usage").inner_text()
