@@ -2,7 +2,8 @@
 
 Plain reference data (tenants, members, model prices) is edited directly: no service
 owns it and it carries no rule beyond its constraints. Assets, documents and uploads
-are read-only here, since their writes belong to ``assets_app.services``; an asset is
+are read-only here, since their writes belong to ``assets_app.services``, except an
+asset's budget limits (through ``budget_limits.asset_set_budget``); an asset is
 deleted only through ``asset_delete`` so its active operations end FAILED."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 
+from .budget_limits import asset_set_budget
+from .forms import BUDGET_FIELDS
 from .models import (
     Asset,
     Chunk,
@@ -141,8 +144,9 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
-    """Viewed and deleted here; created and changed in the dashboard or the API, whose
-    services validate chunking and start the ingestion or reindex."""
+    """Viewed and deleted here, and its budget limits changed (EDITOR; they apply at
+    once, budget_limits.asset_set_budget); created and otherwise changed in the
+    dashboard or the API, whose services validate chunking and start operations."""
 
     list_display = [
         "display_name",
@@ -191,7 +195,23 @@ class AssetAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
+        if not super().has_change_permission(request, obj):
+            return False
+        return obj is None or admin_actor_allows(
+            request.user, obj.tenant_id, Role.EDITOR
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = [f.name for f in Asset._meta.fields if f.name not in BUDGET_FIELDS]
+        return ["parameters", *(n for n in fixed if n != "source_parameters")]
+
+    def save_model(self, request, obj, form, change):
+        asset_set_budget(
+            actor=admin_actor(request.user, obj.tenant_id),
+            asset=Asset.objects.get(pk=obj.pk),
+            limits={f: form.cleaned_data[f] for f in form.changed_data
+                    if f in BUDGET_FIELDS},
+        )  # fmt: skip
 
     def has_delete_permission(self, request, obj=None):
         if not super().has_delete_permission(request, obj):

@@ -17,6 +17,7 @@ urlpatterns = [
     path("assets/<id:asset_id>:refresh", api.AssetRefreshAPI.as_view()),
     path("assets/<id:asset_id>:search", api.AssetSearchAPI.as_view()),
     path("assets/<id:asset_id>:estimate", api.AssetEstimateAPI.as_view()),
+    path("assets/<id:asset_id>/usage", api.AssetUsageAPI.as_view()),
     path("assets/<id:asset_id>/documents", api.DocumentListAPI.as_view()),
     path(
         "assets/<id:asset_id>/documents/<id:document_id>",

@@ -7,6 +7,8 @@ from django.conf import settings
 from config.errors import ApplicationError
 
 from . import search
+from .budget_limits import budget_limits_from_input
+from .budgets import LIMITS
 from .models import Asset
 from .selectors import embedding_models
 from .services import MIN_CHUNK_SIZE
@@ -26,6 +28,9 @@ ERROR_FIELDS = {
     "glob": "glob",
     "name": "name",
     **{name: name for name in ("query", "searchMode", "vectorWeight", "ftsWeight")},
+    **{f"budget.{lim.wire}": lim.field for lim in LIMITS},
+    **{f"currencyBudget.{lim.cost_wire}": f"{lim.field}_usd" for lim in LIMITS},
+    "budget": "token_budget",
 }
 
 
@@ -219,6 +224,18 @@ class SourceAssetForm(SourceParameterFields, ChunkingFields):
         self.order_fields(["display_name", *(p.name for p in descriptor.parameters)])
 
 
+BUDGET_FIELDS = ("token_budget", "monthly_token_budget", "daily_token_budget")
+
+
+def usd_field(period: str) -> forms.DecimalField:
+    return forms.DecimalField(
+        required=False, min_value=0, max_digits=20, decimal_places=6,
+        label=f"{period} cost budget (USD)",
+        help_text="Converted to the token budget above at the model's price; empty: "
+        "keep the token budget.",
+    )  # fmt: skip
+
+
 class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
     """Name and chunking; for a source type given as ``descriptor`` (web, git) also its
     parameters, filled from the asset (secrets blank: left empty, they are kept)."""
@@ -228,11 +245,25 @@ class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
     )
     chunk_overlap = chunk_overlap_field(help_text="Smaller than the chunk size.")
     confirm_reindex = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    token_budget_usd = usd_field("Total")
+    monthly_token_budget_usd = usd_field("Monthly")
+    daily_token_budget_usd = usd_field("Daily")
 
     class Meta:
         model = Asset
-        fields = ["display_name", "chunk_size", "chunk_overlap"]
-        labels = {"display_name": "Name"}
+        fields = ["display_name", "chunk_size", "chunk_overlap", *BUDGET_FIELDS]
+        labels = {
+            "display_name": "Name",
+            "token_budget": "Total token budget",
+            "monthly_token_budget": "Monthly token budget",
+            "daily_token_budget": "Daily token budget",
+        }
+        help_texts = {
+            "token_budget": "Billed tokens, ever; empty: unlimited. Applies at once.",
+            "monthly_token_budget": "Per calendar month (UTC); empty: unlimited.",
+            "daily_token_budget": "Per UTC day, search queries included; empty: "
+            "unlimited.",
+        }
 
     def __init__(self, *args, descriptor: SourceTypeDescriptor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -246,6 +277,20 @@ class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
 
     def _post_clean(self):
         pass  # no model validation or instance update: the service decides and saves
+
+    def budget_limits(self) -> dict:
+        """The token limits changed in this form, USD ones converted with the asset
+        model's price (budget_limits.budget_limits_from_input, whose
+        ValidationFailed names the API members; ERROR_FIELDS maps them back)."""
+        data, changed = self.cleaned_data, self.changed_data
+        return budget_limits_from_input(
+            provider=self.instance.embedding_provider,
+            model=self.instance.embedding_model,
+            budget={lim.wire: data[lim.field] for lim in LIMITS
+                    if lim.field in changed},
+            currency_budget={lim.cost_wire: data[f"{lim.field}_usd"] for lim in LIMITS
+                             if data.get(f"{lim.field}_usd") is not None},
+        )  # fmt: skip
 
 
 class ApiTokenForm(forms.Form):

@@ -97,6 +97,11 @@ class Asset(models.Model):
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
+    # Budget limits in billed tokens (null: unlimited). USD limits are stored as
+    # these, converted with the model price (API.md "PATCH semantics"; budgets.py).
+    token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    monthly_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
+    daily_token_budget = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -228,6 +233,46 @@ class Chunk(models.Model):
         ]
 
 
+class UsagePeriod(models.TextChoices):
+    TOTAL = "TOTAL"
+    MONTH = "MONTH"
+    DAY = "DAY"
+
+
+class BudgetUsage(models.Model):
+    """Billed tokens of an asset in one period: ``TOTAL`` (``start`` 1970-01-01,
+    ingestion only), ``MONTH`` (first day of a UTC month), ``DAY`` (a UTC day; both
+    count ingestion and search queries). ``reserved``: tokens of batches in flight
+    (budgets.py). Kept with ``asset`` null when the asset is deleted, so the tenant's
+    totals stay."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    asset = models.ForeignKey(
+        Asset, null=True, on_delete=models.SET_NULL, related_name="budget_usage"
+    )
+    period = models.CharField(max_length=5, choices=UsagePeriod.choices)
+    start = models.DateField()
+    used = models.BigIntegerField(default=0, help_text="billed tokens")
+    reserved = models.BigIntegerField(default=0, help_text="tokens")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset", "period", "start"], name="unique_budget_usage"
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "period", "start"])]
+
+
+class BudgetReservation(models.Model):
+    """Tokens reserved for one embedding batch (or search query) until it settles;
+    deleting the row is what settles or releases it, exactly once."""
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="+")
+    operation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    tokens = models.BigIntegerField()
+    periods = models.JSONField(help_text="[[period, start ISO date], …]")
+    created_at = models.DateTimeField(auto_now_add=True)
 
 
 class ApiToken(models.Model):

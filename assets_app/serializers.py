@@ -9,9 +9,8 @@ true today, so that clients can rely on the full shape now:
 - ``autoUpdate`` false, ``autoUpdateConfig`` null, ``lastPolledAt`` null: no asset
   has webhooks or poll schedules yet; ``supports*`` come from the source-type table
   (assets_app.sources.descriptors), all false for upload and folder.
-- ``budget`` null: budgets are not implemented; "null" is what API.md gives a
-  non-vectorized asset, and a client must not read unlimited limits and zero usage
-  into an asset whose usage is not metered yet.
+- ``budget``: limits and usage (assets_app.usage.asset_budget), null when the asset
+  is not vectorized.
 - ``assetLink`` null: no source type links to a viewable original.
 - ``type``: the source type in UPPER_SNAKE (``UPLOAD``, ``FOLDER``); API.md names the
   field without defining it, and ``config.sourceType`` keeps the descriptor key.
@@ -28,6 +27,7 @@ from config.api import RejectUnknownFieldsMixin
 from config.errors import ValidationFailed
 from operations_app.serializers import EpochMsField, OperationSerializer, UsdField
 
+from .budget_wire import BUDGET_SCHEMA, budget_wire
 from .models import DocumentStatus
 from .sources.descriptors import SOURCE_TYPES, parameters_public
 
@@ -57,8 +57,6 @@ class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
 # Members of API.md's create and PATCH bodies whose capability does not exist yet:
 # refused with a 400 that says so, rather than accepted and ignored.
 NOT_SUPPORTED_YET = {
-    "budget": "Budgets are not supported yet.",
-    "currencyBudget": "Budgets are not supported yet.",
     "autoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
     "disableAutoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
 }
@@ -82,6 +80,33 @@ class NotSupportedYetField(serializers.Field):
 
 def _not_yet(name: str) -> NotSupportedYetField:
     return NotSupportedYetField(NOT_SUPPORTED_YET[name])
+
+
+def _limit(kind: str):
+    if kind == "tokens":
+        return serializers.IntegerField(
+            required=False, allow_null=True, help_text="Tokens; null: unlimited."
+        )
+    return serializers.DecimalField(
+        max_digits=20, decimal_places=6, required=False, allow_null=True,
+        coerce_to_string=False, help_text="USD; null: unlimited.",
+    )  # fmt: skip
+
+
+class BudgetInput(StrictSerializer):
+    """Token limits; only members sent change (assets_app.budget_limits)."""
+
+    tokenBudget = _limit("tokens")
+    monthlyTokenBudget = _limit("tokens")
+    dailyTokenBudget = _limit("tokens")
+
+
+class CurrencyBudgetInput(StrictSerializer):
+    """USD limits, converted to token limits with the model price when set."""
+
+    costBudget = _limit("usd")
+    monthlyCostBudget = _limit("usd")
+    dailyCostBudget = _limit("usd")
 
 
 class EmbeddingInput(StrictSerializer):
@@ -122,8 +147,8 @@ class AssetCreateInput(StrictSerializer):
     config = SourceConfigInput()
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     embedding = EmbeddingInput(required=False)
-    budget = _not_yet("budget")
-    currencyBudget = _not_yet("currencyBudget")
+    budget = BudgetInput(required=False)
+    currencyBudget = CurrencyBudgetInput(required=False)
     autoUpdate = _not_yet("autoUpdate")
 
 
@@ -139,8 +164,8 @@ class AssetPatchInput(StrictSerializer):
         required=False, allow_blank=True, max_length=200
     )
     embedding = EmbeddingInput(required=False)
-    budget = _not_yet("budget")
-    currencyBudget = _not_yet("currencyBudget")
+    budget = BudgetInput(required=False)
+    currencyBudget = CurrencyBudgetInput(required=False)
     autoUpdate = _not_yet("autoUpdate")
     disableAutoUpdate = _not_yet("disableAutoUpdate")
     sourceConfig = SourceConfigPatchInput(required=False)
@@ -242,9 +267,9 @@ class AssetSerializer(serializers.Serializer):
             "chunkOverlap": asset.chunk_overlap,
         }
 
-    @extend_schema_field({**_NULL, "type": "object"})
-    def get_budget(self, asset) -> None:
-        return None
+    @extend_schema_field(BUDGET_SCHEMA)
+    def get_budget(self, asset) -> dict | None:
+        return budget_wire(asset)
 
 
 class DocumentSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import TooManyFilesSent
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
@@ -11,13 +12,15 @@ from config.dashboard import tenant_view
 from config.errors import ApplicationError
 from operations_app.selectors import operations_recent
 
-from . import search, selectors, services
+from . import search, selectors, services, usage
+from .budget_limits import asset_set_budget
+from .charts import usage_chart_svg
 from .forms import (
     MAX_FILES_AT_ONCE,
     AssetSettingsForm,
     FolderAssetForm,
-    SourceAssetForm,
     SearchForm,
+    SourceAssetForm,
     UploadAssetForm,
     add_service_errors,
 )
@@ -44,8 +47,11 @@ def asset_list(request, membership):
     tenant = membership.tenant
     assets = selectors.asset_list(tenant=tenant, search=request.GET.get("search"))
     operations = operations_recent(tenant=tenant, limit=RECENT_OPERATIONS)
+    totals = usage.tenant_usage(tenant)
     return render(request, "assets_app/asset_list.html", {
         "assets": assets, "operations": operations, "search": request.GET.get("search", ""),
+        "totals": totals, "usage_chart": usage_chart_svg(
+            totals["daily"], label="The tenant's tokens and cost per UTC day"),
     })
 
 
@@ -146,10 +152,20 @@ def asset_detail(request, membership, asset_id):
             tenant=membership.tenant, asset=asset, limit=RECENT_OPERATIONS
         ),
         "price": selectors.asset_price_per_million(asset),
+        **_usage_context(asset),
     })
     if request.htmx and not active:
         response.status_code = HttpResponseStopPolling.status_code
     return response
+
+
+def _usage_context(asset) -> dict:
+    """The budget table and the 30-day chart of the asset page."""
+    daily = usage.asset_usage(asset)["daily"]
+    return {
+        "budget": usage.asset_budget(asset),
+        "usage_chart": usage_chart_svg(daily, label="Tokens and cost per UTC day"),
+    }
 
 
 @tenant_view
@@ -165,12 +181,17 @@ def asset_settings(request, membership, asset_id):
             asset.chunk_size, asset.chunk_overlap)
         confirming = chunk_change and not data["confirm_reindex"]
         try:
-            services.asset_update_settings(
-                actor=membership, asset=asset, display_name=data["display_name"],
-                chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
-                source_parameters=form.parameters() if described else None,
-                dry_run=confirming,
-            )
+            with transaction.atomic():
+                services.asset_update_settings(
+                    actor=membership, asset=asset, display_name=data["display_name"],
+                    chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
+                    source_parameters=form.parameters() if described else None,
+                    dry_run=confirming,
+                )
+                if not confirming:
+                    asset_set_budget(
+                        actor=membership, asset=asset, limits=form.budget_limits()
+                    )
             if not confirming:
                 return redirect("assets:detail", tenant=membership.tenant.slug, asset_id=asset.id)
             reindex_documents = selectors.asset_totals(asset=asset)["documents"]

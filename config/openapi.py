@@ -40,6 +40,7 @@ PROBLEM_CODES = {
     "idempotency-key-reused": 422,
     "source-unreadable": 422,
     "rate-limited": 429,
+    "budget-exhausted": 429,
     "internal-error": 500,
     "embedding-failed": 502,
 }
@@ -68,6 +69,15 @@ class ProblemDetailsSerializer(serializers.Serializer):
     )
     operationId = serializers.UUIDField(
         required=False, help_text="The operation the error is about, if any."
+    )
+    limit = serializers.CharField(
+        required=False, help_text="budget-exhausted: the limit, e.g. dailyTokenBudget."
+    )
+    resetsAt = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="budget-exhausted: when the limit resets (epoch ms, UTC); null "
+        "for the total budget, which never does.",
     )
 
 
@@ -126,6 +136,26 @@ def problems(*statuses: int) -> dict:
             examples=[OpenApiExample(code, value=example, status_codes=[status])],
         )
     return out
+
+
+def budget_exhausted() -> dict:
+    """The 429 of an endpoint that spends budget: throttled, or a budget limit
+    exhausted (assets_app.budgets.BudgetExhausted), with an example of each."""
+    response = problems(429)[(429, PROBLEM_MEDIA_TYPE)]
+    response.examples.append(OpenApiExample("budget-exhausted", status_codes=[429],
+        value={
+            "type": "/v1/problems/budget-exhausted", "title": "Budget exhausted",
+            "status": 429,
+            "detail": "The daily token budget (dailyTokenBudget) is exhausted: 1000 "
+            "of 1000 tokens used on 2026-11-29 (UTC); this query needs 6 more. It "
+            "resets at 2026-11-30T00:00:00Z.",
+            "instance": "/v1/tenants/demo/assets/6f1c…:search",
+            "limit": "dailyTokenBudget", "resetsAt": 1796083200000,
+            "retryAfter": 3600,
+        },
+    ))  # fmt: skip
+    response.description = "Throttled, or a budget limit exhausted (Problem Details)."
+    return {(429, PROBLEM_MEDIA_TYPE): response}
 
 
 # Errors any tenant endpoint can answer: no or bad credential, not a member (or a role

@@ -19,7 +19,14 @@ from django.forms.models import model_to_dict
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from assets_app.models import Asset, Chunk, Document, Role, UploadedFile
+from assets_app.models import (
+    Asset,
+    BudgetUsage,
+    Chunk,
+    Document,
+    Role,
+    UploadedFile,
+)
 from assets_app.services import asset_create_from_uploads
 from operations_app.models import IdempotencyRecord, Operation, OperationEvent
 from tests.conftest import upload
@@ -98,6 +105,9 @@ def snapshot(tenant) -> dict:
         ),
         "events": OperationEvent.objects.filter(operation__tenant=tenant).count(),
         "idempotency": IdempotencyRecord.objects.filter(tenant=tenant).count(),
+        "usage": list(
+            BudgetUsage.objects.filter(tenant=tenant).order_by("id").values()
+        ),
     }
 
 
@@ -117,6 +127,8 @@ def id_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
         ("refresh", "post", f"{a}:refresh", {"force": True}, "json"),
         ("estimate", "post", f"{a}:estimate", {"force": True}, "json"),
         ("search asset", "post", f"{a}:search", {"query": "words"}, "json"),
+        ("usage", "get", f"{a}/usage", None, None),
+        ("patch budget", "patch", a, {"budget": {"dailyTokenBudget": 1}}, "json"),
         ("list documents", "get", f"{a}/documents", None, None),
         ("search documents", "get", f"{a}/documents?search=one", None, None),
         ("get document", "get", d, None, None),
@@ -232,7 +244,7 @@ def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
         "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
     )
     # create folder/web/git, create by upload, search all, patch, delete, refresh, search,
-    # delete doc
+    # patch budget, delete doc
     assert len(routes) == 11
     for label, method, path, body, fmt in routes:
         response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
@@ -302,11 +314,13 @@ def test_failed_document_routes_for_a_viewer_and_a_non_member(world):
         assert "not a member" in problem_of(send(alice, *request), 403)["detail"], label
 
 
-def test_searches_with_an_editor_token_are_200_and_change_nothing(world):
+def test_searches_with_an_editor_token_are_200_and_change_only_usage(world):
+    """A search writes nothing but the query tokens the asset's budget counts."""
     editor = MembershipFactory(
         tenant=world["a"], role=Role.EDITOR, user=UserFactory(username="eddie")
     )
     before = snapshot(world["a"])
+    before.pop("usage")
     base = "/v1/tenants/tenant-a/assets"
     for path in (f"{base}/{world['asset_a'].id}:search", f"{base}:search"):
         for mode in ("VECTOR", "FULL_TEXT", "HYBRID"):
@@ -315,4 +329,6 @@ def test_searches_with_an_editor_token_are_200_and_change_nothing(world):
             )
             assert response.status_code == 200, (path, mode, response.content)
             assert response.json()["results"], (path, mode)
-    assert snapshot(world["a"]) == before
+    after = snapshot(world["a"])
+    after.pop("usage")
+    assert after == before

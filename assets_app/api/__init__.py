@@ -39,6 +39,7 @@ from .documents import (
 )
 from .estimate import AssetEstimateAPI
 from .search import AssetSearchAPI, TenantSearchAPI
+from .usage import AssetUsageAPI
 
 __all__ = [
     "ASSET_ORDER",
@@ -52,6 +53,7 @@ __all__ = [
     "AssetRefreshAPI",
     "AssetSearchAPI",
     "AssetUploadAPI",
+    "AssetUsageAPI",
     "AuthHealthAPI",
     "ChunkListAPI",
     "DocumentDetailAPI",

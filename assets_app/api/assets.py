@@ -30,6 +30,7 @@ from config.pagination import paginate
 from operations_app.serializers import OperationSerializer
 
 from .. import selectors, services
+from ..budget_limits import asset_set_budget
 from ..models import Asset
 from ..selectors import asset_with_details, assets_with_details
 from ..serializers import (
@@ -39,10 +40,12 @@ from ..serializers import (
     RefreshInput,
     UploadPayloadInput,
 )
+from ..usage import assets_load_budgets
 from . import examples
 from .common import (
     _asset,
     _asset_and_operation,
+    _budget_limits,
     _check_if_match,
     _chunking,
     _operation,
@@ -89,6 +92,10 @@ UPLOAD_BODY = inline_serializer(
 )
 
 
+def _with_details(assets):
+    return assets_load_budgets(assets_with_details(assets))
+
+
 class AssetListAPI(TenantAPIView):
     """GET …/assets — newest first, ``search`` by name; POST …/assets — create
     from ``{config, name?, embedding?}`` and start its INGEST (Idempotency-Key)."""
@@ -110,7 +117,7 @@ class AssetListAPI(TenantAPIView):
         )
         query = request.query_params
         return Response(
-            paginate(qs, query, ASSET_ORDER, _asset, prepare=assets_with_details)
+            paginate(qs, query, ASSET_ORDER, _asset, prepare=_with_details)
         )
 
     @extend_schema(
@@ -132,13 +139,15 @@ class AssetListAPI(TenantAPIView):
     def post(self, request, tenant):
         data = _parse(AssetCreateInput, request.data)
         source_type, parameters = _source_config(data["config"], upload=False)
-        with _wire_names():
+        limits = _budget_limits(data)
+        with transaction.atomic(), _wire_names():
             asset, op = JSON_CREATORS[source_type](
                 self.membership,
                 data.get("name", ""),
                 parameters,
                 _chunking(data.get("embedding")),
             )
+            asset = asset_set_budget(actor=self.membership, asset=asset, limits=limits)
         return _asset_and_operation(asset, op)
 
 
@@ -188,17 +197,19 @@ class AssetUploadAPI(TenantAPIView):
     def post(self, request, tenant):
         data = _parse(UploadPayloadInput, _upload_payload(request))
         _source_config(data.get("config"), upload=True)
+        limits = _budget_limits(data)
         files = [
             services.UploadInput(name=f.name, size=f.size, stream=f)
             for f in request.FILES.getlist("file")
         ]
-        with _wire_names():
+        with transaction.atomic(), _wire_names():
             asset, op = services.asset_create_from_uploads(
                 actor=self.membership,
                 display_name=data.get("name", ""),
                 files=files,
                 **_chunking(data.get("embedding")),
             )
+            asset = asset_set_budget(actor=self.membership, asset=asset, limits=limits)
         return _asset_and_operation(asset, op)
 
 
@@ -231,9 +242,10 @@ class AssetDetailAPI(TenantAPIView):
             200: WITH_OPTIONAL_OPERATION,
             **problems(400, *TENANT_ERRORS, 412),
         },
-        examples=[examples.PATCH_NAME, examples.PATCH_CHUNKING],
+        examples=[examples.PATCH_NAME, examples.PATCH_CHUNKING, examples.PATCH_BUDGET],
         description="EDITOR. Only the members sent change; new chunking starts a "
-        "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH.",
+        "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH; "
+        "budget and currencyBudget (USD, stored as tokens) apply at once.",
     )
     def patch(self, request, tenant, asset_id):
         asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
@@ -249,6 +261,7 @@ class AssetDetailAPI(TenantAPIView):
             # (the service takes the same lock again, within this transaction).
             asset = Asset.objects.select_for_update().get(pk=asset.pk)
             _check_if_match(request, asset)
+            limits = _budget_limits(data, asset)
             asset, op = services.asset_update_settings(
                 actor=self.membership,
                 asset=asset,
@@ -256,6 +269,7 @@ class AssetDetailAPI(TenantAPIView):
                 source_parameters=parameters,
                 **_chunking(data.get("embedding"), asset),
             )
+            asset = asset_set_budget(actor=self.membership, asset=asset, limits=limits)
         return Response(
             {"asset": _asset(asset_with_details(asset)), "operation": _operation(op)},
             headers={"ETag": asset_etag(asset)},

@@ -13,6 +13,7 @@ from config.errors import ApplicationError, ValidationFailed
 from operations_app.serializers import OperationSerializer
 
 from ..embedding import provider_available
+from ..budget_limits import budget_limits_from_input
 from ..models import Asset
 from ..selectors import asset_with_details, model_price_get
 from ..serializers import AssetSerializer
@@ -68,6 +69,17 @@ _DEFAULTS = {
         ("dimensions", "embedding_dimensions"),
     )
 }
+
+
+def _budget_limits(data: dict, asset: Asset | None = None) -> dict:
+    """Token limits from the ``budget`` and ``currencyBudget`` members of a create
+    or PATCH body, converted with the asset's model price (the default model's on
+    create); raises ValidationFailed (budget_limits.budget_limits_from_input)."""
+    return budget_limits_from_input(
+        provider=asset.embedding_provider if asset else _DEFAULTS["provider"],
+        model=asset.embedding_model if asset else _DEFAULTS["model"],
+        budget=data.get("budget"), currency_budget=data.get("currencyBudget"),
+    )  # fmt: skip
 
 
 def _chunking(embedding: dict | None, asset: Asset | None = None) -> dict:

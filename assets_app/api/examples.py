@@ -51,7 +51,13 @@ ASSET = {
         "chunkSize": 512,
         "chunkOverlap": 64,
     },
-    "budget": None,
+    "budget": {
+        "tokenBudget": 1000000, "monthlyTokenBudget": None, "dailyTokenBudget": 50000,
+        "totalTokenCount": 0, "monthlyTokensUsed": 0, "dailyTokensUsed": 0,
+        "costBudget": 0.0, "monthlyCostBudget": None, "dailyCostBudget": 0.0,
+        "totalCost": 0.0, "monthlyCostUsed": 0.0, "dailyCostUsed": 0.0,
+        "pricePerMillionTokens": 0.0,
+    },  # fmt: skip
     "documentCount": 0,
     "chunkCount": 0,
     "lastOperation": OPERATION,
@@ -109,6 +115,25 @@ PATCH_CHUNKING = OpenApiExample(
     request_only=True,
     value={"embedding": {"chunkSize": 256, "chunkOverlap": 32}},
 )
+PATCH_BUDGET = OpenApiExample(
+    "Budget limits (apply at once; null: unlimited)",
+    request_only=True,
+    value={
+        "budget": {"dailyTokenBudget": 50000, "tokenBudget": None},
+        "currencyBudget": {"monthlyCostBudget": 5},
+    },
+)
+USAGE = OpenApiExample(
+    "Usage",
+    response_only=True,
+    value={
+        "assetId": "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f", "totalTokenCount": 120000,
+        "totalChunkCount": 240, "documentCount": 12, "operationCount": 3,
+        "totalCost": 0.0024,
+        "daily": [{"date": "2026-10-31", "tokens": 0, "cost": 0.0},
+                  {"date": "2026-11-29", "tokens": 1200, "cost": 0.000024}],
+    },
+)  # fmt: skip
 REFRESH = OpenApiExample(
     "Re-embed everything", request_only=True, value={"force": True}
 )

@@ -11,7 +11,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from config.api import TenantAPIView
-from config.openapi import TENANT_ERRORS, problems, uuid_path
+from config.openapi import TENANT_ERRORS, budget_exhausted, problems, uuid_path
 from operations_app.serializers import UsdField
 
 from .. import search, selectors
@@ -125,9 +125,12 @@ class AssetSearchAPI(TenantAPIView):
     parser_classes = [JSONParser]
 
     @extend_schema(
-        operation_id="assets_search", parameters=[ASSET], **_SCHEMA,
+        operation_id="assets_search", parameters=[ASSET],
+        **{**_SCHEMA, "responses": {**_SCHEMA["responses"], **budget_exhausted()}},
         description="EDITOR (API.md, Roles). VECTOR, FULL_TEXT or HYBRID search of "
-        "the asset's chunks; 502 when the embedding provider fails.",
+        "the asset's chunks; 502 when the embedding provider fails; 429 "
+        "budget-exhausted when the query's tokens would cross the asset's daily or "
+        "monthly token budget (limit, resetsAt, Retry-After).",
     )  # fmt: skip
     def post(self, request, tenant, asset_id):
         asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)

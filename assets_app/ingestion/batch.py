@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from assets_app.budgets import budget_release, budget_reserve, budget_settle
 from assets_app.embedding import Embedder, EmbeddingError
 from assets_app.models import Chunk, Document, DocumentStatus
 from operations_app.failures import operation_record_document_failures
@@ -76,6 +77,7 @@ class Batch:
         self.done = 0  # documents this operation ended before it was resumed
         self.since: float | None = None  # when the oldest pending work came
         self.open: dict[object, DocumentWork] = {}  # committed chunks, not ended
+        self.reservation = None  # budget tokens held for the batch in flight
 
     # -- buffering --------------------------------------------------------------
     def _pending(self) -> None:
@@ -153,6 +155,8 @@ class Batch:
         if self.since is None:
             return
         started = time.monotonic()
+        if self.pieces:
+            self._reserve_budget()
         vectors, billed = self._embed() if self.pieces else ([], 0)
         chunks = [
             Chunk(
@@ -184,6 +188,8 @@ class Batch:
                 operation_id=self.operation_id, attempt=self.attempt, progress=progress
             )
             self._store(chunks, added)
+            budget_settle(self.reservation, billed=billed)
+        self.reservation = None
         for work, (n_chunks, n_tokens) in added.items():
             work.chunks += n_chunks
             work.tokens += n_tokens
@@ -197,6 +203,16 @@ class Batch:
             self._adapt_limit(len(chunks), time.monotonic() - started)
         self.pieces, self.ending, self.unchanged, self.done = [], [], 0, 0
         self.since = None
+
+    def _reserve_budget(self) -> None:
+        """Reserve the batch's tokens (cl100k, the estimate) against the asset's
+        budget before it is sent; raises budgets.BudgetExhausted, which ends the
+        run FAILED with what was stored before kept. Settled with the billed count
+        in the batch's transaction, released by ``interrupt`` otherwise."""
+        self.reservation = budget_reserve(
+            asset_id=self.asset_id, operation_id=self.operation_id,
+            tokens=sum(p.token_count for _, _, p in self.pieces),
+        )  # fmt: skip
 
     def _embed(self) -> tuple[list[list[float]], int]:
         """Vectors of the buffered chunks and the billed tokens. When the provider
@@ -282,6 +298,8 @@ class Batch:
     def interrupt(self) -> None:
         """After the run stopped (cancel, crash): drop what is buffered and mark the
         documents with chunks stored but not completed interrupted."""
+        budget_release(self.reservation)
+        self.reservation = None
         works = list(self.open.values())
         self.pieces, self.ending, self.open = [], [], {}
         if works:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.utils import InterfaceError, OperationalError
 
+from assets_app.budgets import BudgetExhausted, budget_release_stale
 from assets_app.embedding import EmbeddingError
 from assets_app.models import Asset
 from assets_app.sources import SourceError
@@ -52,6 +53,7 @@ def _run(operation_id) -> str:
             operation_id=op.id, status=status, error_message=error_message, attempt=attempt
         ).status
 
+    budget_release_stale(asset_id=op.asset_id)  # held by a lost worker
     asset = Asset.objects.filter(pk=op.asset_id).first()
     if asset is None:
         return finish(OperationStatus.FAILED, "asset deleted")
@@ -70,7 +72,7 @@ def _run(operation_id) -> str:
         if op.status == OperationStatus.RUNNING and op.attempt == attempt:
             return finish(OperationStatus.CANCELLED)  # cancel requested and observed
         return op.status  # ended elsewhere (asset deleted) or requeued by the reaper
-    except (SourceError, EmbeddingError) as exc:
+    except (SourceError, EmbeddingError, BudgetExhausted) as exc:
         return finish(OperationStatus.FAILED, str(exc))
     except Exception as exc:
         logger.exception("operation %s failed", operation_id)

@@ -23,6 +23,12 @@ from django.conf import settings
 
 from config.errors import EmbeddingFailed, NotFound, PermissionDenied, ValidationFailed
 
+from ..budgets import (
+    QUERY_PERIODS,
+    budget_release,
+    budget_reserve,
+    budget_settle,
+)
 from ..embedding import EmbeddingError, get_embedder
 from ..ingestion.chunking import count_tokens
 from ..models import Asset, Membership, Role
@@ -37,7 +43,7 @@ from .types import SearchHit, SearchMode, SearchOutcome, SearchParams
 from .vector import vector_ranking
 
 # API.md "Roles": EDITOR (create/patch/refresh/cancel/search). A search spends query
-# embedding tokens, which budgets will count.
+# embedding tokens, which the asset's daily and monthly budgets count.
 SEARCH_ROLE = Role.EDITOR
 MAX_CANDIDATES = 400
 
@@ -164,11 +170,31 @@ def search_asset(
     Returns a SearchOutcome: at most ``params.top_k`` hits, best first. Raises
     NotFound (the asset is not of the actor's tenant), PermissionDenied (below
     SEARCH_ROLE), ValidationFailed (VECTOR/HYBRID on a non-vectorized asset; both
-    HYBRID weights 0; a query over the model's input tokens) or EmbeddingFailed (the
-    provider failed; 502)."""
+    HYBRID weights 0; a query over the model's input tokens), EmbeddingFailed (the
+    provider failed; 502) or budgets.BudgetExhausted (429: the query's tokens would
+    cross the asset's daily or monthly limit; they are reserved before the query is
+    embedded and settled with the billed count, API.md "Budgets")."""
     _require_search(actor, asset.tenant_id)
     _check(params, vectorized=asset.vectorized)
-    return _search([asset], params)
+    reservation = None
+    if _embeds_query(params):
+        reservation = budget_reserve(
+            asset_id=asset.id, tokens=count_tokens(params.query),
+            periods=QUERY_PERIODS, what="this query",
+        )  # fmt: skip
+    try:
+        outcome = _search([asset], params)
+    except BaseException:
+        budget_release(reservation)
+        raise
+    budget_settle(reservation, billed=outcome.query_tokens)
+    return outcome
+
+
+def _embeds_query(params: SearchParams) -> bool:
+    return params.mode == SearchMode.VECTOR or (
+        params.mode == SearchMode.HYBRID and params.vector_weight > 0
+    )
 
 
 def search_tenant(*, actor: Membership, params: SearchParams) -> SearchOutcome:

@@ -59,7 +59,7 @@ class SearchHit:
 class SearchOutcome:
     """The results, best first, and the query's embedding usage: ``query_tokens``
     billed by the provider(s) (0 for FULL_TEXT) and their ``cost`` in USD at the
-    models' current prices. Nothing is recorded (budgets come later)."""
+    models' current prices. An asset search counts them in its budget (budgets.py)."""
 
     hits: list[SearchHit]
     query_tokens: int = 0

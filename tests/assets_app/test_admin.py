@@ -164,16 +164,38 @@ def test_asset_changelist_filters_tenant_source_type_and_provider(admin_client, 
     ]
 
 
-def test_asset_change_page_is_read_only(admin_client, tenant):
-    asset = AssetFactory(tenant=tenant, chunk_size=300)
+def test_asset_change_page_changes_only_the_budget(admin_client, tenant):
+    asset = AssetFactory(tenant=tenant, chunk_size=300, display_name="Same")
     url = reverse("admin:assets_app_asset_change", args=[asset.pk])
 
     assert admin_client.get(url).status_code == 200
-    response = admin_client.post(url, {"display_name": "x", "chunk_size": "100"})
+    response = admin_client.post(
+        url,
+        {"display_name": "x", "chunk_size": "100", "daily_token_budget": "5000",
+         "monthly_token_budget": "", "token_budget": ""},
+    )  # fmt: skip
 
+    assert response.status_code == 302
+    asset.refresh_from_db()
+    assert (asset.chunk_size, asset.display_name) == (300, "Same")
+    assert (asset.daily_token_budget, asset.token_budget) == (5000, None)
+    assert not asset.operations.exists()  # applies at once, no re-ingestion
+
+
+def test_asset_budget_in_the_admin_needs_editor(client, tenant):
+    viewer = MembershipFactory(tenant=tenant, role=Role.VIEWER)
+    viewer.user.is_staff = True
+    viewer.user.save()
+    viewer.user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["change_asset", "view_asset"])
+    )
+    asset = AssetFactory(tenant=tenant)
+    client.force_login(viewer.user)
+    url = reverse("admin:assets_app_asset_change", args=[asset.pk])
+    response = client.post(url, {"daily_token_budget": "5"})
     assert response.status_code == 403
     asset.refresh_from_db()
-    assert asset.chunk_size == 300
+    assert asset.daily_token_budget is None
 
 
 def test_admin_delete_of_asset_fails_its_running_operation(

@@ -1,0 +1,163 @@
+"""The budget on the wire (API.md "Asset.budget", "PATCH semantics", "Budgets",
+``GET …/usage``): set on create and PATCH (USD converted with the model price), applied
+at once without re-ingestion, search 429 with Retry-After when a limit is exhausted,
+and the usage shape with its per-day series."""
+
+# ruff: noqa: F811 - pytest fixtures imported from test_api are redefined as arguments
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from assets_app.models import Asset, BudgetUsage
+from operations_app.models import Operation
+from tests.assets_app.test_api import (
+    api,
+    assert_problem,
+    asset_url,
+    base,
+    folder_body,
+    folder_root,  # noqa: F401 - fixture
+    ingested,  # noqa: F401 - fixture
+)
+from tests.factories import AssetFactory
+
+pytestmark = pytest.mark.django_db
+BUDGET_FIELDS = {
+    "tokenBudget", "monthlyTokenBudget", "dailyTokenBudget", "totalTokenCount",
+    "monthlyTokensUsed", "dailyTokensUsed", "costBudget", "monthlyCostBudget",
+    "dailyCostBudget", "totalCost", "monthlyCostUsed", "dailyCostUsed",
+    "pricePerMillionTokens",
+}  # fmt: skip
+
+
+def test_patch_budget_applies_at_once_without_an_operation(editor_member, ingested):
+    used = ingested.operations.get().token_count
+    client = api(editor_member)
+    response = client.patch(
+        asset_url(ingested), {"budget": {"tokenBudget": used + 5}}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["operation"] is None
+    budget = client.get(asset_url(ingested)).json()["budget"]
+    assert set(budget) == BUDGET_FIELDS
+    assert (budget["tokenBudget"], budget["totalTokenCount"]) == (used + 5, used)
+    assert budget["dailyTokensUsed"] == budget["monthlyTokensUsed"] == used
+    assert Operation.objects.filter(asset=ingested).count() == 1
+    # null: unlimited again; a member not sent keeps its value.
+    for budget in ({"dailyTokenBudget": 9}, {"tokenBudget": None}):
+        client.patch(asset_url(ingested), {"budget": budget}, format="json")
+    ingested.refresh_from_db()
+    assert (ingested.token_budget, ingested.daily_token_budget) == (None, 9)
+
+
+def test_patch_currency_budget_is_stored_as_tokens_at_the_model_price(editor_member):
+    asset = AssetFactory(
+        tenant=editor_member.tenant, embedding_provider="openai",
+        embedding_model="text-embedding-3-small", embedding_dimensions=1536,
+    )  # fmt: skip
+    response = api(editor_member).patch(
+        asset_url(asset), {"currencyBudget": {"dailyCostBudget": 0.5}}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    budget = response.json()["asset"]["budget"]
+    # 0.5 USD at 0.02 USD per 1M tokens
+    assert (budget["dailyTokenBudget"], budget["dailyCostBudget"]) == (25_000_000, 0.5)
+    assert budget["pricePerMillionTokens"] == 0.02
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"currencyBudget": {"costBudget": 1}}, "currencyBudget.costBudget"),
+        ({"budget": {"tokenBudget": -1}}, "budget.tokenBudget"),
+        ({"budget": {"tokenBudget": "many"}}, "budget.tokenBudget"),
+        ({"budget": {"weeklyTokenBudget": 5}}, "budget.weeklyTokenBudget"),
+    ],
+)
+def test_bad_budget_is_400_naming_it_and_changes_nothing(editor_member, body, field):
+    asset = AssetFactory(tenant=editor_member.tenant, display_name="Same")
+    response = api(editor_member).patch(
+        asset_url(asset), {"displayName": "Changed", **body}, format="json"
+    )
+    assert field in assert_problem(response, 400, "validation-failed")["errors"]
+    asset.refresh_from_db()
+    assert (asset.display_name, asset.token_budget) == ("Same", None)
+
+
+def test_budget_on_a_non_vectorized_asset_is_400(editor_member):
+    asset = AssetFactory(tenant=editor_member.tenant, vectorized=False)
+    response = api(editor_member).patch(
+        asset_url(asset), {"budget": {"tokenBudget": 1}}, format="json"
+    )
+    assert "budget" in assert_problem(response, 400)["errors"]
+    assert api(editor_member).get(asset_url(asset)).json()["budget"] is None
+
+
+def test_create_with_a_budget_stores_it(admin_member, folder_root, no_enqueue):
+    body = folder_body(folder_root, budget={"dailyTokenBudget": 1000})
+    response = api(admin_member).post(
+        f"{base(admin_member.tenant)}/assets", body, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["asset"]["budget"]["dailyTokenBudget"] == 1000
+    assert Asset.objects.get().daily_token_budget == 1000
+
+
+def test_create_with_a_bad_budget_creates_nothing(admin_member, folder_root):
+    body = folder_body(folder_root, currencyBudget={"costBudget": 1})  # free model
+    response = api(admin_member).post(
+        f"{base(admin_member.tenant)}/assets", body, format="json"
+    )
+    assert "currencyBudget.costBudget" in assert_problem(response, 400)["errors"]
+    assert not Asset.objects.exists()
+
+
+def test_search_counts_query_tokens_and_is_429_once_the_day_is_spent(
+    editor_member, ingested
+):
+    client = api(editor_member)
+    used = ingested.operations.get().token_count
+    url = asset_url(ingested, ":search")
+    first = client.post(url, {"query": "alpha beta"}, format="json").json()
+    spent = used + first["usage"]["queryTokens"]
+    assert client.get(asset_url(ingested)).json()["budget"]["dailyTokensUsed"] == spent
+    client.patch(
+        asset_url(ingested), {"budget": {"dailyTokenBudget": spent}}, format="json"
+    )
+    response = client.post(url, {"query": "alpha beta"}, format="json")
+    problem = assert_problem(response, 429, "budget-exhausted")
+    tomorrow = dt.datetime.combine(
+        dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1), dt.time(), dt.UTC
+    )
+    assert problem["limit"] == "dailyTokenBudget"
+    assert problem["resetsAt"] == int(tomorrow.timestamp() * 1000)
+    assert "dailyTokenBudget" in problem["detail"] and "resets at" in problem["detail"]
+    assert int(response["Retry-After"]) == problem["retryAfter"] > 0
+    # FULL_TEXT embeds nothing, so it still answers; usage did not move.
+    body = {"query": "alpha", "searchMode": "FULL_TEXT"}
+    assert client.post(url, body, format="json").status_code == 200
+    day = BudgetUsage.objects.get(asset=ingested, period="DAY")
+    assert (day.used, day.reserved) == (spent, 0)
+
+
+def test_usage_has_totals_and_thirty_utc_days(viewer_member, ingested):
+    op = ingested.operations.get()
+    response = api(viewer_member).get(asset_url(ingested, "/usage"))
+    assert response.status_code == 200, response.content
+    usage = response.json()
+    assert set(usage) == {
+        "assetId", "totalTokenCount", "totalChunkCount", "documentCount",
+        "operationCount", "totalCost", "daily",
+    }  # fmt: skip
+    assert usage["assetId"] == str(ingested.id)
+    assert (usage["totalTokenCount"], usage["operationCount"]) == (op.token_count, 1)
+    assert usage["documentCount"] == 2 and usage["totalChunkCount"] > 0
+    days = [d["date"] for d in usage["daily"]]
+    today = dt.datetime.now(dt.UTC).date()
+    assert days[0] == (today - dt.timedelta(days=29)).isoformat()
+    assert days[-1] == today.isoformat() and len(days) == 30
+    assert usage["daily"][-1] == {"date": today.isoformat(), "tokens": op.token_count,
+                                  "cost": 0.0}  # fmt: skip
+    assert all(d["tokens"] == 0 for d in usage["daily"][:-1])
