@@ -119,6 +119,12 @@ class ChunkingFields(forms.Form):
         help_text="Tokens shared by neighbouring chunks; smaller than the chunk size.",
     )
 
+    def clean_embedding_model(self) -> str:
+        chosen = self.cleaned_data.get("embedding_model") or DEFAULT_MODEL
+        if not any(f"{m.provider}/{m.model}" == chosen for m in embedding_models()):
+            raise forms.ValidationError(f"No such embedding model: {chosen}.")
+        return chosen
+
     def embedding(self) -> dict:
         """The chosen model as the create services' ``embedding_*`` arguments."""
         chosen = self.cleaned_data.get("embedding_model") or DEFAULT_MODEL

@@ -70,6 +70,20 @@ def pytest_collection_modifyitems(config, items):
     other connection objects, which lack the serialized copy that
     ``serialized_rollback`` restores (seeded model prices, content types)."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if (
+            marker
+            and marker.kwargs.get("transaction")
+            and not marker.kwargs.get("serialized_rollback")
+        ):
+            # A transactional test's flush without serialized_rollback runs
+            # post_migrate, which re-creates content types; the next
+            # serialized_rollback test then fails to restore its copy (duplicate key)
+            # and so does every one after it.
+            raise pytest.UsageError(
+                f"{item.nodeid}: use django_db(transaction=True, serialized_rollback=True)"
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -244,8 +244,8 @@ def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
         "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
     )
     # create folder/web/git, create by upload, search all, patch, delete, refresh, search,
-    # patch budget, delete doc
-    assert len(routes) == 11
+    # estimate, patch budget, delete doc
+    assert len(routes) == 12
     for label, method, path, body, fmt in routes:
         response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
         problem = problem_of(response, 403)

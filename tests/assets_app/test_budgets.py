@@ -166,7 +166,7 @@ def test_viewer_cannot_set_a_budget_and_non_vectorized_asset_has_none(
 
 
 # -- concurrency ---------------------------------------------------------------
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_concurrent_reservations_on_own_connections_never_overshoot():
     """Four threads, each with its own PostgreSQL connection, reserve 70 tokens at a
     time against a daily limit of 1000 and settle after a pause (a batch in flight);
