@@ -173,18 +173,29 @@ class _Crawl:
         """Page URLs of the sitemap at the start URL, on its host, filtered. Raises
         FetchError (the sitemap as a whole cannot be read)."""
         pages, sitemaps = [], [self.start]
-        for index, sitemap in enumerate(sitemaps[: MAX_CHILD_SITEMAPS + 1]):
+        index = 0
+        # A while loop, not a for over a slice: the index's children are appended to
+        # ``sitemaps`` while it runs (a copy would never see them).
+        while index < min(len(sitemaps), MAX_CHILD_SITEMAPS + 1):
+            sitemap = sitemaps[index]
             self.check()
             root = _xml(fetch(sitemap, client=self.client).content, sitemap)
+            if root.tag not in (f"{_SITEMAP_NS}urlset", f"{_SITEMAP_NS}sitemapindex"):
+                raise FetchError(
+                    f"{sitemap} is not a sitemap (its root element is "
+                    f"<{lxml.etree.QName(root).localname}>, not <urlset> or "
+                    "<sitemapindex> of the sitemaps.org protocol)."
+                )
             for loc in root.iter(f"{_SITEMAP_NS}loc"):
                 url = _key((loc.text or "").strip())
                 if not self.same_site(url):
                     continue
                 if root.tag == f"{_SITEMAP_NS}sitemapindex":
-                    if index == 0:
+                    if index == 0 and url not in sitemaps:  # one level down only
                         sitemaps.append(url)
                 elif self.wanted(url) and url not in pages:
                     pages.append(url)
+            index += 1
         return pages[: self.p["maxPages"]]
 
 

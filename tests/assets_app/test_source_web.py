@@ -4,6 +4,8 @@ and depth, robots.txt, sitemap, include/exclude, conditional refresh (304 → un
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from assets_app.models import Document, DocumentStatus
@@ -139,6 +141,39 @@ def test_sitemap_mode_reads_the_listed_pages_of_its_host(
     asset = create(editor_member, site.url("/sitemap.xml"), mode="SITEMAP")
     assert run_queued() == [S.COMPLETED]
     assert keys(asset, site) == {"/b", "/docs/c"}
+
+
+def test_sitemap_index_reads_the_pages_of_its_child_sitemaps_also_gzipped(
+    site, editor_member, run_queued
+):
+    ns = "http://www.sitemaps.org/schemas/sitemap/0.9"
+    site.pages["/index.xml"] = (
+        "application/xml",
+        f'<?xml version="1.0"?><sitemapindex xmlns="{ns}">'
+        f"<sitemap><loc>{site.url('/sitemap.xml')}</loc></sitemap>"
+        f"<sitemap><loc>{site.url('/more.xml.gz')}</loc></sitemap></sitemapindex>",
+    )
+    site.pages["/more.xml.gz"] = (
+        "application/gzip",
+        gzip.compress(
+            f'<urlset xmlns="{ns}"><url><loc>{site.url("/a")}</loc></url>'
+            "</urlset>".encode()
+        ),
+    )
+    asset = create(editor_member, site.url("/index.xml"), mode="SITEMAP")
+    assert run_queued() == [S.COMPLETED]
+    assert keys(asset, site) == {"/a", "/b", "/docs/c"}
+    assert site.requested("/more.xml.gz") == [(200, False)]
+
+
+def test_sitemap_mode_on_an_html_page_fails_saying_it_is_not_a_sitemap(
+    site, editor_member, run_queued
+):
+    site.pages["/"] = page("Home", "/a")  # well-formed XML, but no sitemap
+    asset = create(editor_member, site.url("/"), mode="SITEMAP")
+    assert run_queued() == [S.FAILED]
+    op = Operation.objects.get(asset=asset)
+    assert "is not a sitemap" in op.error_message and "<html>" in op.error_message
 
 
 def test_include_exclude_and_max_pages_bound_the_crawl(site, editor_member, run_queued):
