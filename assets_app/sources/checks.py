@@ -10,7 +10,7 @@ from config.errors import ValidationFailed
 from . import ParameterError
 from . import git as git_source
 from . import web as web_source
-from .descriptors import SOURCE_TYPES
+from .descriptors import SOURCE_TYPES, nul_errors
 
 
 def source_parameters_check(
@@ -19,7 +19,12 @@ def source_parameters_check(
     """The web or git ``parameters`` completed with defaults, after checking their
     values: a URL must be well-formed and reach a public address (SSRF guard,
     docs/sources.md); a repository on the server needs ``may_read_server`` (tenant
-    admins). Raises ValidationFailed with ``errors[<parameter name>]``."""
+    admins); no string may hold a NUL character. Raises ValidationFailed with
+    ``errors[<parameter name>]``."""
+    if errors := nul_errors(parameters):
+        raise ValidationFailed(
+            "The source parameters are invalid; see errors for each one.", errors=errors
+        )
     try:
         if source_type == SourceType.WEB:
             return web_source.check_parameters(parameters)

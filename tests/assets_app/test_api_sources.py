@@ -90,6 +90,37 @@ def test_bad_parameters_are_a_400_naming_the_parameter(
     assert not Asset.objects.exists() and not Operation.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("source_type", "parameters", "name"),
+    [
+        ("web", {"url": f"http://{PUBLIC}/", "include": ["/a\x00"]}, "include"),
+        ("web", {"url": f"http://{PUBLIC}/\x00"}, "url"),
+        ("git", {"url": f"https://{PUBLIC}/r.git", "branch": "ma\x00in"}, "branch"),
+        ("git", {"url": f"https://{PUBLIC}/r.git", "token": "a\x00b"}, "token"),
+        ("folder", {"path": "/srv/\x00"}, "path"),
+    ],
+)
+def test_a_nul_character_in_a_parameter_is_a_400_naming_it(
+    admin_member, source_type, parameters, name
+):
+    body = assert_problem(create(admin_member, source_type, **parameters), 400)
+    assert body["errors"] == {f"config.parameters.{name}": [
+        "Null characters are not allowed."]}  # fmt: skip
+    assert not Asset.objects.exists()
+
+
+def test_a_nul_character_in_a_patched_parameter_is_a_400(editor_member, no_enqueue):
+    create(editor_member, "git", url=f"https://{PUBLIC}/r.git")
+    parameters = {"url": f"https://{PUBLIC}/r.git", "exclude": ["x\x00"]}
+    response = api(editor_member).patch(
+        asset_url(Asset.objects.get()),
+        {"sourceConfig": {"parameters": parameters}},
+        format="json",
+    )
+    body = assert_problem(response, 400, "validation-failed")
+    assert list(body["errors"]) == ["sourceConfig.parameters.exclude"]
+
+
 def test_refused_address_says_why(editor_member):
     body = assert_problem(
         create(editor_member, "web", url="http://169.254.169.254/"), 400
