@@ -40,6 +40,7 @@ from .fetch import check_url, resolve_checked
 from .folder import resolve_allowed_folder
 
 POLL_SECONDS = 0.5  # how often a running git command lets ``check`` run
+MAX_GIT_URL_CHARS = 2048  # as the dashboard's field allows; no column holds it
 
 
 def _kind(url: str) -> str:
@@ -78,6 +79,10 @@ def check_parameters(parameters: dict, *, may_read_server: bool) -> dict:
          **{k: v for k, v in parameters.items() if v is not None}}  # fmt: skip
     url = (p.get("url") or "").strip()
     p["url"] = url
+    if len(url) > MAX_GIT_URL_CHARS:
+        raise ParameterError(
+            "url", f"At most {MAX_GIT_URL_CHARS} characters (this one has {len(url)})."
+        )
     kind = _kind(url)
     try:
         if kind == "https":

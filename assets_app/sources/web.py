@@ -33,7 +33,7 @@ from protego import Protego
 
 from assets_app.ingestion.parsing import SUPPORTED_TYPES
 
-from . import ParameterError, SourceItem, stored_validators
+from . import MAX_KEY_CHARS, ParameterError, SourceItem, stored_validators
 from .fetch import FetchError, _client, check_url, fetch
 
 MODES = ("PAGE", "CRAWL", "SITEMAP")
@@ -47,8 +47,13 @@ def check_parameters(parameters: dict) -> dict:
     (a URL that is malformed, not http(s), or resolves to a refused address)."""
     p = {"mode": "PAGE", "maxDepth": 2, "maxPages": 100, "include": [], "exclude": [],
          **{k: v for k, v in parameters.items() if v is not None}}  # fmt: skip
+    url = p.get("url") or ""
+    if len(url) > MAX_KEY_CHARS:  # a page's URL is its document's source_key
+        raise ParameterError(
+            "url", f"At most {MAX_KEY_CHARS} characters (this one has {len(url)})."
+        )
     try:
-        check_url(p.get("url") or "")
+        check_url(url)
     except FetchError as exc:
         raise ParameterError("url", str(exc)) from exc
     if not 0 <= p["maxDepth"] <= 10:
@@ -88,7 +93,7 @@ class _Crawl:
         return not any(fnmatch.fnmatchcase(target, e) for e in exclude)
 
     def same_site(self, url: str) -> bool:
-        return urlsplit(url)[:2] == self.origin and len(url) <= 1024
+        return urlsplit(url)[:2] == self.origin and len(url) <= MAX_KEY_CHARS
 
     def allowed(self, url: str) -> bool:
         """Whether robots.txt lets us read ``url`` (RFC 9309)."""

@@ -121,6 +121,22 @@ def test_a_nul_character_in_a_patched_parameter_is_a_400(editor_member, no_enque
     assert list(body["errors"]) == ["sourceConfig.parameters.exclude"]
 
 
+@pytest.mark.parametrize(
+    ("source_type", "url", "limit"),
+    [
+        ("web", f"http://{PUBLIC}/" + "a" * 1024, 1024),  # Document.source_key
+        ("git", f"https://{PUBLIC}/" + "a" * 2048, 2048),
+    ],
+)
+def test_a_url_too_long_to_store_is_a_400_naming_it(
+    editor_member, source_type, url, limit
+):
+    body = assert_problem(create(editor_member, source_type, url=url), 400)
+    assert body["errors"] == {"config.parameters.url": [
+        f"At most {limit} characters (this one has {len(url)})."]}  # fmt: skip
+    assert not Asset.objects.exists()
+
+
 def test_refused_address_says_why(editor_member):
     body = assert_problem(
         create(editor_member, "web", url="http://169.254.169.254/"), 400

@@ -8,7 +8,7 @@ import gzip
 
 import pytest
 
-from assets_app.models import Document, DocumentStatus
+from assets_app.models import Asset, Document, DocumentStatus
 from assets_app.services import asset_create_from_source, asset_refresh
 from config.errors import ValidationFailed
 from operations_app.models import Operation, OperationStatus
@@ -266,3 +266,29 @@ def test_an_unreachable_robots_txt_disallows_every_page(
     assert site.requested("/") == []
     doc = Document.objects.get(asset=asset)  # the page asked for says why
     assert doc.status == DocumentStatus.FAILED and "robots.txt" in doc.error_message
+
+
+def test_a_start_url_too_long_to_store_is_refused_on_create(editor_member):
+    with pytest.raises(ValidationFailed) as exc:
+        create(editor_member, "http://93.184.215.14/" + "a" * 1004)  # 1025 chars
+    assert exc.value.errors["url"] == ["At most 1024 characters (this one has 1025)."]
+
+
+def test_a_stored_url_too_long_for_its_key_fails_its_document_not_the_operation(
+    site, editor_member, run_queued
+):
+    asset = create(editor_member, site.url("/b"))
+    run_queued()
+    long_url = site.url("/" + "x" * 1100)
+    Asset.objects.filter(pk=asset.pk).update(
+        source_parameters={**asset.source_parameters, "url": long_url}
+    )  # stored before create checked the length
+    asset.refresh_from_db()
+    asset_refresh(actor=editor_member, asset=asset)
+    assert run_queued() == [S.COMPLETED]
+    failed = Document.objects.get(asset=asset, status=DocumentStatus.FAILED)
+    assert f"has {len(long_url)} characters; at most 1024" in failed.error_message
+    assert len(failed.source_key) == 1024
+    assert failed.source_key.startswith(long_url[:1000])
+    op = Operation.objects.filter(asset=asset).latest("created_at")
+    assert op.documents_failed == 1 and op.documents_deleted == 1  # /b is gone
