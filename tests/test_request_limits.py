@@ -1,6 +1,7 @@
 """Bodies over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (10 MB; files of a multipart upload
 aside): 413 Problem Details ``payload-too-large`` on every /v1/ route (docs/api.md),
-a plain 413 page in the dashboard — never a 500."""
+a plain 413 page in the dashboard; JSON nested too deeply for the parser: 400
+``malformed-request`` — never a 500."""
 
 from __future__ import annotations
 
@@ -74,4 +75,30 @@ def test_a_too_large_dashboard_form_is_a_plain_413(client, editor_member, small_
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/plain")
     assert b"larger than" in response.content
+    assert not Asset.objects.exists()
+
+
+NESTED = "[" * 100_000  # deeper than Python's recursion limit
+
+
+@pytest.mark.parametrize("path", ["/assets", "/assets:search-on-asset", "/auth/token"])
+def test_json_nested_too_deeply_is_400_malformed_request(editor_member, path):
+    if path == "/auth/token":
+        url = "/v1/auth/token"
+    elif path == "/assets":
+        url = f"{base(editor_member.tenant)}/assets"
+    else:
+        url = asset_url(AssetFactory(tenant=editor_member.tenant), ":search")
+    response = api(editor_member).post(url, NESTED, content_type="application/json")
+    problem = assert_problem(response, 400, "malformed-request")
+    assert "nested too deeply" in problem["detail"]
+
+
+def test_a_payload_part_nested_too_deeply_is_400_naming_it(editor_member):
+    response = api(editor_member).post(
+        f"{base(editor_member.tenant)}/assets:file",
+        {"file": file_part("a.txt", "text"), "payload": NESTED},
+        format="multipart",
+    )
+    assert list(assert_problem(response, 400)["errors"]) == ["payload"]
     assert not Asset.objects.exists()
