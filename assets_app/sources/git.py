@@ -68,7 +68,11 @@ def _local_path(url: str) -> Path:
 def _ssh_host(url: str) -> tuple[str, int]:
     if url.startswith("ssh://"):
         parts = urlsplit(url)
-        return parts.hostname or "", parts.port or 22
+        try:
+            port = parts.port or 22
+        except ValueError as exc:  # not a number, or out of 0–65535
+            raise ParameterError("url", f"Not a valid port: {exc}.") from exc
+        return parts.hostname or "", port
     return url.split("@", 1)[1].split(":", 1)[0], 22
 
 

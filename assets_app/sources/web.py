@@ -10,7 +10,7 @@
 - robots.txt of the host is obeyed for the product token ``RAGDESK_FETCH_USER_AGENT``
   (RFC 9309, parsed by protego): 4xx → all allowed (§2.3.1.3), unreachable or 5xx →
   none (§2.3.1.4). A disallowed page is not read and is no document (the start page:
-  a FAILED one saying so).
+  a FAILED one saying so, or that the site could not be reached).
 - Refresh asks with the stored ``ETag`` / ``Last-Modified`` (``If-None-Match`` /
   ``If-Modified-Since``, RFC 9110 §13.1); a 304 is an unchanged document (0 tokens)
   whose stored links keep the crawl going. A page that cannot be fetched is a FAILED
@@ -84,6 +84,7 @@ class _Crawl:
         self.origin = urlsplit(self.start)[:2]
         self.client = _client()
         self.robots: Protego | None = None
+        self.unreachable = ""  # why robots.txt could not be read (RFC 9309 §2.3.1.4)
 
     def wanted(self, url: str) -> bool:
         target = _target(url)
@@ -106,8 +107,18 @@ class _Crawl:
             except FetchError as exc:
                 unavailable = str(exc).startswith("HTTP 4")
                 text = "" if unavailable else "User-agent: *\nDisallow: /\n"
+                if not unavailable:
+                    self.unreachable = str(exc)
             self.robots = Protego.parse(text)
         return self.robots.can_fetch(url, settings.RAGDESK_FETCH_USER_AGENT)
+
+    def disallowed_reason(self) -> str:
+        if self.unreachable:
+            return (
+                f"The site could not be reached: {self.unreachable} (its robots.txt "
+                "could not be read, so nothing may be read, RFC 9309 §2.3.1.4)."
+            )
+        return "The site's robots.txt disallows reading it."
 
     def read(self, url: str, depth: int) -> tuple[SourceItem | None, list[str]]:
         """The item for ``url`` and the links found on it (or stored with it)."""
@@ -162,7 +173,7 @@ class _Crawl:
             if not self.allowed(url):
                 if depth == 0:  # the page asked for: say why there is nothing
                     produced += 1
-                    yield _failed(url, "The site's robots.txt disallows reading it.")
+                    yield _failed(url, self.disallowed_reason())
                 continue
             item, links = self.read(url, depth)
             if item is not None:

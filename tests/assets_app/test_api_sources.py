@@ -80,6 +80,10 @@ def test_create_git_asset_masks_the_token(editor_member, no_enqueue):
         ("git", {"url": "https://169.254.169.254/r.git"}, "url"),
         ("git", {"url": "/srv/repo"}, "url"),  # the server's disk: admins only
         ("git", {"url": f"https://{PUBLIC}/r.git", "branch": "a..b"}, "branch"),
+        ("web", {"url": "http://1.1.1.1:99999/"}, "url"),
+        ("web", {"url": "http://1.1.1.1:0/"}, "url"),
+        ("git", {"url": "https://1.1.1.1:70000/r.git"}, "url"),
+        ("git", {"url": "ssh://git@1.1.1.1:99999/r.git"}, "url"),
     ],
 )
 def test_bad_parameters_are_a_400_naming_the_parameter(

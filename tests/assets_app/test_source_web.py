@@ -5,6 +5,7 @@ and depth, robots.txt, sitemap, include/exclude, conditional refresh (304 → un
 from __future__ import annotations
 
 import gzip
+import socket
 
 import pytest
 
@@ -292,3 +293,17 @@ def test_a_stored_url_too_long_for_its_key_fails_its_document_not_the_operation(
     assert failed.source_key.startswith(long_url[:1000])
     op = Operation.objects.filter(asset=asset).latest("created_at")
     assert op.documents_failed == 1 and op.documents_deleted == 1  # /b is gone
+
+
+def test_a_site_that_cannot_be_reached_fails_saying_so_not_robots(
+    allow_loopback, editor_member, run_queued
+):
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    asset = create(editor_member, f"http://127.0.0.1:{port}/")
+    assert run_queued() == [S.COMPLETED]
+    doc = Document.objects.get(asset=asset)
+    assert doc.status == DocumentStatus.FAILED
+    assert "The site could not be reached" in doc.error_message
+    assert "disallows" not in doc.error_message
