@@ -86,6 +86,11 @@ class ParameterError(SourceError):
         self.name = name
 
 
+class ParameterForbidden(ParameterError):
+    """A source parameter's value needs a higher role (a repository on the server:
+    tenant admins); a 403, not a 400."""
+
+
 def stored_validators(asset: Asset) -> dict[str, dict]:
     """``{source_key: validators}`` of the asset's COMPLETED documents whose content
     hash is set (a re-embedding that was interrupted has none: it must be redone)."""

@@ -35,7 +35,13 @@ from django.conf import settings
 
 from assets_app.ingestion.parsing import content_type_for
 
-from . import ParameterError, SourceError, SourceItem, stored_validators
+from . import (
+    ParameterError,
+    ParameterForbidden,
+    SourceError,
+    SourceItem,
+    stored_validators,
+)
 from .fetch import check_url, resolve_checked
 from .folder import resolve_allowed_folder
 
@@ -78,7 +84,8 @@ def _ssh_host(url: str) -> tuple[str, int]:
 
 def check_parameters(parameters: dict, *, may_read_server: bool) -> dict:
     """The parameters completed with defaults. ``may_read_server``: the caller may
-    name a repository on the server's disk (tenant admins). Raises ParameterError."""
+    name a repository on the server's disk (tenant admins). Raises ParameterError, or
+    ParameterForbidden for a repository on the server without ``may_read_server``."""
     p = {"branch": "", "include": [], "exclude": [],
          **{k: v for k, v in parameters.items() if v is not None}}  # fmt: skip
     url = (p.get("url") or "").strip()
@@ -94,11 +101,13 @@ def check_parameters(parameters: dict, *, may_read_server: bool) -> dict:
         elif kind == "ssh":
             resolve_checked(*_ssh_host(url))
         elif not may_read_server:
-            raise ParameterError(
+            raise ParameterForbidden(
                 "url", "Only tenant admins may read repositories on the server."
             )
         else:
             _local_path(url)
+    except ParameterError:
+        raise
     except SourceError as exc:
         raise ParameterError("url", str(exc)) from exc
     branch = p["branch"].strip()

@@ -78,7 +78,6 @@ def test_create_git_asset_masks_the_token(editor_member, no_enqueue):
         ("web", {"url": f"http://{PUBLIC}/", "colour": "blue"}, "colour"),
         ("git", {"url": "https://127.0.0.1/r.git"}, "url"),
         ("git", {"url": "https://169.254.169.254/r.git"}, "url"),
-        ("git", {"url": "/srv/repo"}, "url"),  # the server's disk: admins only
         ("git", {"url": f"https://{PUBLIC}/r.git", "branch": "a..b"}, "branch"),
         ("web", {"url": "http://1.1.1.1:99999/"}, "url"),
         ("web", {"url": "http://1.1.1.1:0/"}, "url"),
@@ -149,6 +148,27 @@ def test_refused_address_says_why(editor_member):
         "link-local" in body["detail"]
         and "RAGDESK_FETCH_ALLOW_NETWORKS" in body["detail"]
     )
+
+
+@pytest.mark.parametrize("url", ["/srv/repo", "file:///srv/repo"])
+def test_an_editor_naming_a_repository_on_the_server_is_403(editor_member, url):
+    body = assert_problem(create(editor_member, "git", url=url), 403, "forbidden")
+    assert "Only tenant admins" in body["detail"]
+    assert list(body["errors"]) == ["config.parameters.url"]
+    assert not Asset.objects.exists()
+
+
+def test_an_editor_patching_in_a_repository_on_the_server_is_403(
+    editor_member, no_enqueue
+):
+    create(editor_member, "git", url=f"https://{PUBLIC}/r.git")
+    response = api(editor_member).patch(
+        asset_url(Asset.objects.get()),
+        {"sourceConfig": {"parameters": {"url": "/srv/repo"}}},
+        format="json",
+    )
+    assert_problem(response, 403, "forbidden")
+    assert Asset.objects.get().source_parameters["url"] == f"https://{PUBLIC}/r.git"
 
 
 def test_viewer_cannot_create_a_web_asset(viewer_member):
