@@ -169,7 +169,7 @@ def parameters_check(descriptor: SourceTypeDescriptor, parameters: dict) -> dict
     acceptable (a folder inside the roots) is the creating service's check."""
     known = {p.name: p for p in descriptor.parameters}
     errors = {
-        name: [f"Unknown parameter of source type {descriptor.key!r}."]
+        name: [f"Unknown parameter of source type {str(descriptor.key)!r}."]
         for name in parameters
         if name not in known
     }

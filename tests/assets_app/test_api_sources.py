@@ -140,6 +140,15 @@ def test_a_url_too_long_to_store_is_a_400_naming_it(
     assert not Asset.objects.exists()
 
 
+def test_an_unknown_parameter_names_the_source_type_by_its_key(editor_member):
+    body = assert_problem(
+        create(editor_member, "web", url=f"http://{PUBLIC}/", colour="blue"), 400
+    )
+    assert body["errors"] == {
+        "config.parameters.colour": ["Unknown parameter of source type 'web'."]
+    }
+
+
 def test_refused_address_says_why(editor_member):
     body = assert_problem(
         create(editor_member, "web", url="http://169.254.169.254/"), 400

@@ -22,13 +22,13 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from assets_app.models import ModelPrice, Role
 from assets_app.services import asset_delete
+from operations_app.consistency import consistency_check
 from operations_app.models import (
     Operation,
     OperationEvent,
     OperationStatus,
     OperationType,
 )
-from operations_app.consistency import consistency_check
 from operations_app.serializers import OperationSerializer
 from operations_app.services import (
     operation_create,
@@ -535,6 +535,21 @@ def test_asset_id_filter_of_another_tenant_is_404_like_an_unknown_one(
     assert_problem(foreign, 404)
     assert_problem(unknown, 404)
     assert foreign.json()["detail"] == unknown.json()["detail"]
+
+
+def test_a_malformed_asset_id_filter_is_400_naming_it(admin_member, tenant):
+    response = api(admin_member).get(ops_url(tenant, "assetId=not-a-uuid"))
+    body = assert_problem(response, 400, "validation-failed")
+    assert body["errors"] == {"assetId": ["Not a valid UUID."]}
+
+
+def test_a_body_field_on_a_verb_that_takes_none_says_so(
+    editor_member, asset, no_enqueue
+):
+    op = make_op(asset)
+    response = cancel(api(editor_member), op, data={"foo": 1}, format="json")
+    body = assert_problem(response, 400, "validation-failed")
+    assert body["detail"] == "Unknown field foo; this request takes no fields."
 
 
 def test_tenant_list_never_shows_another_tenants_operations(
