@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.core.validators import MinValueValidator
 from django.db import models
 from pgvector.django import VectorField
 
@@ -56,15 +57,27 @@ class ModelPrice(models.Model):
 
     provider = models.CharField(max_length=50)
     model = models.CharField(max_length=100)
-    dimensions = models.PositiveIntegerField()
-    max_input_tokens = models.PositiveIntegerField()
-    price_per_million_tokens = models.DecimalField(max_digits=12, decimal_places=6)
+    dimensions = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    max_input_tokens = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    price_per_million_tokens = models.DecimalField(
+        max_digits=12, decimal_places=6, validators=[MinValueValidator(0)]
+    )  # USD; up to 999,999.999999
     modified_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["provider", "model"]
         constraints = [
-            models.UniqueConstraint(fields=["provider", "model"], name="unique_model_price")
+            models.UniqueConstraint(fields=["provider", "model"], name="unique_model_price"),
+            # The validators' rules, also for writes that skip them (a negative price
+            # would make costs negative; 0 dimensions no vector column).
+            models.CheckConstraint(
+                condition=models.Q(price_per_million_tokens__gte=0),
+                name="model_price_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(dimensions__gte=1, max_input_tokens__gte=1),
+                name="model_price_dimensions_and_limit_positive",
+            ),
         ]
 
     def __str__(self) -> str:

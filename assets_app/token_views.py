@@ -1,6 +1,7 @@
 """The personal API tokens page (/account/tokens/): the user's own tokens, in every
-tenant they belong to, so not tenant-scoped. Create shows the plain token once;
-revoke swaps the row (htmx) or redirects back (plain form post)."""
+tenant they belong to, so not tenant-scoped. Create redirects to the page, which
+shows the plain token once; revoke swaps the row (htmx) or redirects back (plain
+form post)."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,30 +17,42 @@ from .forms import ApiTokenForm, add_service_errors
 PAGE = "assets_app/api_tokens.html"
 
 
+# The plain token of a create, kept in the (database-backed) session from the POST to
+# the GET it redirects to, and popped there: shown once, and a reload of the page
+# cannot post the form again (POST-redirect-GET).
+CREATED_KEY = "api_token_created"
+
+
 @login_required
 def token_list(request):
     form = ApiTokenForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         try:
             token, plain = api_tokens.api_token_create(
                 user=request.user, name=form.cleaned_data["name"]
             )
-            created, form = {"token": token, "plain": plain}, ApiTokenForm()
         except ApplicationError as exc:
             add_service_errors(form, exc)
+        else:
+            request.session[CREATED_KEY] = {"id": str(token.id), "plain": plain}
+            return redirect("tokens:list")
+    tokens = api_tokens.api_tokens_of(user=request.user)
+    created = None
+    if request.method == "GET" and (kept := request.session.pop(CREATED_KEY, None)):
+        token = next((t for t in tokens if str(t.id) == kept["id"]), None)
+        created = {"token": token, "plain": kept["plain"]} if token else None
     response = render(
         request,
         PAGE,
         {
             "form": form,
             "created": created,
-            "tokens": api_tokens.api_tokens_of(user=request.user),
+            "tokens": tokens,
             "memberships": selectors.memberships_of(user=request.user),
         },
         status=400 if form.errors else 200,
     )
-    response["Cache-Control"] = "no-store"  # the one response holding a plain token
+    response["Cache-Control"] = "no-store"  # it may hold a plain token
     return response
 
 

@@ -50,10 +50,10 @@ class RejectUnknownFieldsMixin:
             known = {name for name, field in self.fields.items() if not field.read_only}
             unknown = sorted(str(k) for k in data if k not in known)
             if unknown:
+                takes = ", ".join(sorted(known)) or "no fields"
                 raise ValidationFailed(
                     f"Unknown field{'s' if len(unknown) > 1 else ''} "
-                    f"{', '.join(unknown)}; this request takes "
-                    f"{', '.join(sorted(known))}.",
+                    f"{', '.join(unknown)}; this request takes {takes}.",
                     errors={name: ["Unknown field."] for name in unknown},
                 )
         return super().to_internal_value(data)

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 from rest_framework_simplejwt.exceptions import InvalidToken
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, PayloadTooLarge
 
 logger = logging.getLogger("ragdesk.api")
 CONTENT_TYPE = "application/problem+json"
@@ -80,6 +86,10 @@ def exception_handler(exc, context):
     headers: dict[str, str] = {}
     if isinstance(exc, Http404):
         exc = drf.NotFound(str(exc) or "No such object.")
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(too_large_detail())
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        exc = drf.ParseError(f"{exc} Send fewer parts.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf.PermissionDenied(str(exc) or None)
     if isinstance(exc, ApplicationError):
@@ -123,3 +133,13 @@ def json_problem_response(request, status: int, code: str, title: str, detail: s
     """A Problem Details response outside DRF (Django's 404/500 handlers, 413)."""
     return JsonResponse(problem(request, status=status, code=code, title=title, detail=detail),
                         status=status, content_type=CONTENT_TYPE)
+
+
+def too_large_detail() -> str:
+    """What to do about a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (bytes), which
+    Django refuses (RequestDataTooBig) when the body, files aside, is read."""
+    mb = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_048_576
+    return (
+        f"The request body is larger than {mb:g} MB (files of a multipart upload "
+        "aside); send less data in one request."
+    )

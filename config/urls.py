@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from django.urls import include, path
 from django.views import defaults
 
 from assets_app import views as asset_views
-from config.problems import json_problem_response
+from config.problems import json_problem_response, too_large_detail
 
 urlpatterns = [
     path("v1/", include("config.api_urls")),
@@ -30,6 +32,21 @@ def handler404(request, exception):
             "No such resource or method; check the path and the :verb.",
         )
     return defaults.page_not_found(request, exception)
+
+
+def handler400(request, exception):
+    """A body over DATA_UPLOAD_MAX_MEMORY_SIZE read outside DRF (e.g. by the CSRF check
+    of a dashboard form) is 413 Content Too Large (RFC 9110 §15.5.14), not 400."""
+    if isinstance(exception, RequestDataTooBig):
+        if request.path.startswith("/v1/"):
+            return json_problem_response(
+                request, 413, "payload-too-large", "Payload too large",
+                too_large_detail(),
+            )  # fmt: skip
+        return HttpResponse(
+            too_large_detail(), status=413, content_type="text/plain; charset=utf-8"
+        )
+    return defaults.bad_request(request, exception)
 
 
 def handler500(request):

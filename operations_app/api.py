@@ -1,5 +1,7 @@
 """DRF views of operations: parse, call a selector or service, render."""
 
+import uuid
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -66,6 +68,17 @@ def _filters(query) -> dict:
     return {"status": status or None, "type": type_ or None}
 
 
+def _filter_uuid(value: str) -> uuid.UUID:
+    """The ``assetId`` filter as a UUID. Raises ValidationFailed naming it: a
+    malformed id is a bad query (400); a well-formed unknown one stays a 404."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed(
+            "The filters are invalid.", errors={"assetId": ["Not a valid UUID."]}
+        ) from None
+
+
 def _render(op):
     return OperationSerializer(op).data
 
@@ -101,10 +114,8 @@ class TenantOperationListAPI(TenantAPIView):
     )
     def get(self, request, tenant):
         asset = None
-        if request.query_params.get("assetId"):
-            asset = asset_get(
-                tenant=self.tenant, asset_id=request.query_params["assetId"]
-            )
+        if asset_id := request.query_params.get("assetId"):
+            asset = asset_get(tenant=self.tenant, asset_id=_filter_uuid(asset_id))
         return _page(self.tenant, asset, request.query_params)
 
 

@@ -35,7 +35,8 @@ Operations
 - ``failures-recorded``: failure rows (``failedDocuments``) ≤ ``documentsFailed``
   (batch.py records both in one transaction; rows go with deleted documents).
 - ``cost-is-tokens-times-price``: the API's ``cost`` = ``tokenCount`` × the asset
-  model's price per 1M tokens (API.md "LongOperation.cost").
+  model's price per 1M tokens (API.md "LongOperation.cost"); once the asset is
+  deleted, the price of the model the operation was created with.
 
 Documents, chunks and assets (only of assets with no PENDING or RUNNING operation:
 a run updates a document's counts before it switches its version)
@@ -281,9 +282,8 @@ def _check_costs(report: Report, ops: list[Operation]) -> None:
         for p in ModelPrice.objects.all()
     }
     for op in ops:
-        if op.asset is None:
-            continue
-        price = prices.get((op.asset.embedding_provider, op.asset.embedding_model),
+        model = op.asset or op  # a deleted asset's operation: the model it used
+        price = prices.get((model.embedding_provider, model.embedding_model),
                            Decimal("0"))  # fmt: skip
         expected = float(round(Decimal(op.token_count) * price / 1_000_000, 10))
         shown = OperationSerializer(op).data["cost"]

@@ -44,6 +44,10 @@ class Operation(models.Model):
         "assets_app.Asset", null=True, on_delete=models.SET_NULL, related_name="operations"
     )
     asset_name = models.CharField(max_length=200, help_text="kept when the asset is deleted")
+    # The asset's embedding model when the operation was created (or joined): prices
+    # its cost once the asset is deleted.
+    embedding_provider = models.CharField(max_length=50, blank=True)
+    embedding_model = models.CharField(max_length=100, blank=True)
     type = models.CharField(max_length=20, choices=OperationType.choices)
     status = models.CharField(
         max_length=10, choices=OperationStatus.choices, default=OperationStatus.PENDING
@@ -108,12 +112,21 @@ class Operation(models.Model):
 
     @property
     def cost(self) -> Decimal:
-        """USD: billed tokens × the asset's current price per million tokens."""
-        from assets_app.selectors import asset_price_per_million
+        """USD: billed tokens × the current price per million tokens of the asset's
+        model — of the model the operation was created with once the asset is
+        deleted (``embedding_provider``/``embedding_model``; 0 when unpriced)."""
+        from assets_app.selectors import asset_price_per_million, model_price_get
 
-        if self.asset is None:
-            return Decimal("0")
-        return operation_cost(self.token_count, asset_price_per_million(self.asset))
+        if self.asset is not None:
+            return operation_cost(self.token_count, asset_price_per_million(self.asset))
+        price = getattr(self, "_price_cache", None)
+        if price is None:
+            found = model_price_get(
+                provider=self.embedding_provider, model=self.embedding_model
+            )
+            price = found.price_per_million_tokens if found else Decimal("0")
+            self._price_cache = price
+        return operation_cost(self.token_count, price)
 
 
 def operation_cost(token_count: int, price_per_million: Decimal | None) -> Decimal:

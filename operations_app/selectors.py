@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, When
 
 from assets_app.models import Asset, ModelPrice, Tenant
 from assets_app.selectors import _uuid
@@ -42,8 +42,9 @@ def operation_rows(
     type: str | None = None,
 ) -> QuerySet[dict]:
     """``operation_list`` as dicts of ``columns`` (Operation field names) plus
-    ``price``: the asset's model price now, USD per 1,000,000 tokens, or None when
-    the asset is deleted or its model unpriced (cost 0, as ``Operation.cost``).
+    ``price``: the asset's model price now, USD per 1,000,000 tokens (of the
+    operation's own model once the asset is deleted), or None when unpriced (cost 0,
+    as ``Operation.cost``).
 
     For pages of the API: no model instances and no asset row, and the price comes
     with each row from a subquery, not from a query of its own — about half the
@@ -66,7 +67,16 @@ def _asset_price() -> Subquery:
     price = Asset.objects.filter(pk=OuterRef("asset_id")).annotate(
         price=Subquery(model_price.values("price_per_million_tokens")[:1])
     )
-    return Subquery(price.values("price")[:1])
+    own_model_price = ModelPrice.objects.filter(
+        provider=OuterRef("embedding_provider"), model=OuterRef("embedding_model")
+    ).order_by()
+    return Case(
+        When(
+            asset_id__isnull=True,
+            then=Subquery(own_model_price.values("price_per_million_tokens")[:1]),
+        ),
+        default=Subquery(price.values("price")[:1]),
+    )
 
 
 def operations_recent(
@@ -101,9 +111,12 @@ def operation_get(*, tenant: Tenant, operation_id, asset: Asset | None = None) -
 def operations_load_prices(operations) -> None:
     """Load, in one query, the model price of every asset of ``operations`` into the
     per-asset cache that ``Operation.cost`` reads (``asset_price_per_million``), so a
-    page of N operations costs one price query, not N."""
+    page of N operations costs one price query, not N. An operation whose asset is
+    deleted gets the price of its own model (``Operation.embedding_model``)."""
     assets = [op.asset for op in operations if op.asset is not None]
+    orphans = [op for op in operations if op.asset is None]
     models = {(a.embedding_provider, a.embedding_model) for a in assets}
+    models |= {(op.embedding_provider, op.embedding_model) for op in orphans}
     if not models:
         return
     match = Q()
@@ -116,6 +129,10 @@ def operations_load_prices(operations) -> None:
     for asset in assets:
         asset._price_cache = prices.get(
             (asset.embedding_provider, asset.embedding_model), Decimal("0")
+        )
+    for op in orphans:
+        op._price_cache = prices.get(
+            (op.embedding_provider, op.embedding_model), Decimal("0")
         )
 
 

@@ -123,13 +123,18 @@ def operation_create(
         queued.force = queued.force or force or type == OperationType.REINDEX
         if type == OperationType.REINDEX:
             queued.type = OperationType.REINDEX
-        queued.save(update_fields=["document_ids", "force", "type"])
+        queued.embedding_provider = asset.embedding_provider  # what it will embed with
+        queued.embedding_model = asset.embedding_model
+        queued.save(update_fields=["document_ids", "force", "type",
+                                   "embedding_provider", "embedding_model"])  # fmt: skip
         _event(queued, "COALESCED", created_by, msg=f"{type} request merged into this one")
         return queued
     op = Operation.objects.create(
         tenant_id=asset.tenant_id,
         asset=asset,
         asset_name=asset.display_name,
+        embedding_provider=asset.embedding_provider,
+        embedding_model=asset.embedding_model,
         type=type,
         created_by=created_by,
         document_ids=document_ids,

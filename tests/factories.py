@@ -59,5 +59,7 @@ class OperationFactory(factory.django.DjangoModelFactory):
     asset = factory.SubFactory(AssetFactory)
     tenant = factory.LazyAttribute(lambda o: o.asset.tenant)
     asset_name = factory.LazyAttribute(lambda o: o.asset.display_name)
+    embedding_provider = factory.LazyAttribute(lambda o: o.asset.embedding_provider)
+    embedding_model = factory.LazyAttribute(lambda o: o.asset.embedding_model)
     type = OperationType.INGEST
     created_by = "tester"

@@ -8,7 +8,7 @@ import json
 from django.db import transaction
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from config.api import TenantAPIView
@@ -27,6 +27,7 @@ from config.openapi import (
     uuid_path,
 )
 from config.pagination import paginate
+from config.parsers import JSONParser
 from operations_app.serializers import OperationSerializer
 
 from .. import selectors, services
@@ -166,7 +167,7 @@ def _upload_payload(request) -> dict:
         return {}
     try:
         return json.loads(raw.read() if hasattr(raw, "read") else raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ValidationFailed(
             "The payload part is not valid JSON.",
             errors={"payload": ["Not valid JSON."]},

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from config.api import TenantAPIView
 from config.openapi import TENANT_ERRORS, budget_exhausted, problems, uuid_path
+from config.parsers import JSONParser
 from operations_app.serializers import UsdField
 
 from .. import search, selectors

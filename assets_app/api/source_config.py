@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from config.errors import ValidationFailed
+from config.errors import ApplicationError, ValidationFailed
 
 from .. import services
 from ..models import Asset, SourceType
@@ -28,7 +28,7 @@ def _parameter_errors(prefix: str, source_type: str):
     """Re-key a service's errors on source parameters as ``<prefix>.<name>``."""
     try:
         yield
-    except ValidationFailed as exc:
+    except ApplicationError as exc:  # ValidationFailed, PermissionDenied
         descriptor = SOURCE_TYPES.get(source_type)
         names = {p.name for p in descriptor.parameters} if descriptor else set()
         exc.errors = {

@@ -5,12 +5,12 @@ API and the forms)."""
 from __future__ import annotations
 
 from assets_app.models import Asset, SourceType
-from config.errors import ValidationFailed
+from config.errors import PermissionDenied, ValidationFailed
 
-from . import ParameterError
+from . import ParameterError, ParameterForbidden
 from . import git as git_source
 from . import web as web_source
-from .descriptors import SOURCE_TYPES
+from .descriptors import SOURCE_TYPES, nul_errors
 
 
 def source_parameters_check(
@@ -19,7 +19,13 @@ def source_parameters_check(
     """The web or git ``parameters`` completed with defaults, after checking their
     values: a URL must be well-formed and reach a public address (SSRF guard,
     docs/sources.md); a repository on the server needs ``may_read_server`` (tenant
-    admins). Raises ValidationFailed with ``errors[<parameter name>]``."""
+    admins); no string may hold a NUL character. Raises ValidationFailed, or
+    PermissionDenied (a repository on the server, below admin), with
+    ``errors[<parameter name>]``."""
+    if errors := nul_errors(parameters):
+        raise ValidationFailed(
+            "The source parameters are invalid; see errors for each one.", errors=errors
+        )
     try:
         if source_type == SourceType.WEB:
             return web_source.check_parameters(parameters)
@@ -27,6 +33,8 @@ def source_parameters_check(
             return git_source.check_parameters(
                 parameters, may_read_server=may_read_server
             )
+    except ParameterForbidden as exc:  # the role, not the value: 403 (API.md)
+        raise PermissionDenied(str(exc), errors={exc.name: [str(exc)]}) from exc
     except ParameterError as exc:
         raise ValidationFailed(str(exc), errors={exc.name: [str(exc)]}) from exc
     raise ValidationFailed(

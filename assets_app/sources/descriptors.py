@@ -164,12 +164,12 @@ def source_type_get(key: str) -> SourceTypeDescriptor | None:
 
 
 def parameters_check(descriptor: SourceTypeDescriptor, parameters: dict) -> dict:
-    """``{name: [message]}`` for unknown, missing or mistyped parameters ({} when
-    they fit the descriptor). Whether a value is acceptable (a folder inside the
-    roots) is the creating service's check."""
+    """``{name: [message]}`` for unknown, missing or mistyped parameters, and strings
+    holding a NUL character ({} when they fit the descriptor). Whether a value is
+    acceptable (a folder inside the roots) is the creating service's check."""
     known = {p.name: p for p in descriptor.parameters}
     errors = {
-        name: [f"Unknown parameter of source type {descriptor.key!r}."]
+        name: [f"Unknown parameter of source type {str(descriptor.key)!r}."]
         for name in parameters
         if name not in known
     }
@@ -188,6 +188,23 @@ def parameters_check(descriptor: SourceTypeDescriptor, parameters: dict) -> dict
             errors[p.name] = ["Must be an array of strings."]
         elif p.options is not None and value not in p.options:
             errors[p.name] = [f"One of {', '.join(p.options)}."]
+        elif p.type in ("string", "array") and nul_errors({p.name: value}):
+            errors[p.name] = [NUL_MESSAGE]
+    return errors
+
+
+# Django's own wording (ProhibitNullCharactersValidator), as the dashboard shows it.
+NUL_MESSAGE = "Null characters are not allowed."
+
+
+def nul_errors(parameters: dict) -> dict[str, list[str]]:
+    """``{name: [message]}`` for each string (or array of strings) parameter holding a
+    NUL character, which PostgreSQL's text and jsonb cannot store ({} when none)."""
+    errors = {}
+    for name, value in parameters.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, str) and "\x00" in v for v in values):
+            errors[name] = [NUL_MESSAGE]
     return errors
 
 

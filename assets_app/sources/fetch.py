@@ -88,7 +88,7 @@ def resolve_checked(host: str, port: int) -> str:
 
 def check_url(url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> httpx.URL:
     """``url`` parsed, if its scheme is one of ``schemes`` and its host may be reached.
-    Raises FetchError (malformed, scheme, unknown host) or AddressRefused."""
+    Raises FetchError (malformed, scheme, port, unknown host) or AddressRefused."""
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as exc:
@@ -97,6 +97,8 @@ def check_url(url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> http
         raise FetchError(f"Give an absolute {' or '.join(schemes)} URL.")
     if parsed.userinfo:
         raise FetchError("Do not put credentials in the URL.")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise FetchError(f"The port {parsed.port} is not from 1 to 65535.")
     resolve_checked(
         parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80)
     )

@@ -35,11 +35,18 @@ from django.conf import settings
 
 from assets_app.ingestion.parsing import content_type_for
 
-from . import ParameterError, SourceError, SourceItem, stored_validators
+from . import (
+    ParameterError,
+    ParameterForbidden,
+    SourceError,
+    SourceItem,
+    stored_validators,
+)
 from .fetch import check_url, resolve_checked
 from .folder import resolve_allowed_folder
 
 POLL_SECONDS = 0.5  # how often a running git command lets ``check`` run
+MAX_GIT_URL_CHARS = 2048  # as the dashboard's field allows; no column holds it
 
 
 def _kind(url: str) -> str:
@@ -67,17 +74,26 @@ def _local_path(url: str) -> Path:
 def _ssh_host(url: str) -> tuple[str, int]:
     if url.startswith("ssh://"):
         parts = urlsplit(url)
-        return parts.hostname or "", parts.port or 22
+        try:
+            port = parts.port or 22
+        except ValueError as exc:  # not a number, or out of 0–65535
+            raise ParameterError("url", f"Not a valid port: {exc}.") from exc
+        return parts.hostname or "", port
     return url.split("@", 1)[1].split(":", 1)[0], 22
 
 
 def check_parameters(parameters: dict, *, may_read_server: bool) -> dict:
     """The parameters completed with defaults. ``may_read_server``: the caller may
-    name a repository on the server's disk (tenant admins). Raises ParameterError."""
+    name a repository on the server's disk (tenant admins). Raises ParameterError, or
+    ParameterForbidden for a repository on the server without ``may_read_server``."""
     p = {"branch": "", "include": [], "exclude": [],
          **{k: v for k, v in parameters.items() if v is not None}}  # fmt: skip
     url = (p.get("url") or "").strip()
     p["url"] = url
+    if len(url) > MAX_GIT_URL_CHARS:
+        raise ParameterError(
+            "url", f"At most {MAX_GIT_URL_CHARS} characters (this one has {len(url)})."
+        )
     kind = _kind(url)
     try:
         if kind == "https":
@@ -85,11 +101,13 @@ def check_parameters(parameters: dict, *, may_read_server: bool) -> dict:
         elif kind == "ssh":
             resolve_checked(*_ssh_host(url))
         elif not may_read_server:
-            raise ParameterError(
+            raise ParameterForbidden(
                 "url", "Only tenant admins may read repositories on the server."
             )
         else:
             _local_path(url)
+    except ParameterError:
+        raise
     except SourceError as exc:
         raise ParameterError("url", str(exc)) from exc
     branch = p["branch"].strip()

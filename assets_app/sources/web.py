@@ -10,7 +10,7 @@
 - robots.txt of the host is obeyed for the product token ``RAGDESK_FETCH_USER_AGENT``
   (RFC 9309, parsed by protego): 4xx → all allowed (§2.3.1.3), unreachable or 5xx →
   none (§2.3.1.4). A disallowed page is not read and is no document (the start page:
-  a FAILED one saying so).
+  a FAILED one saying so, or that the site could not be reached).
 - Refresh asks with the stored ``ETag`` / ``Last-Modified`` (``If-None-Match`` /
   ``If-Modified-Since``, RFC 9110 §13.1); a 304 is an unchanged document (0 tokens)
   whose stored links keep the crawl going. A page that cannot be fetched is a FAILED
@@ -33,7 +33,7 @@ from protego import Protego
 
 from assets_app.ingestion.parsing import SUPPORTED_TYPES
 
-from . import ParameterError, SourceItem, stored_validators
+from . import MAX_KEY_CHARS, ParameterError, SourceItem, stored_validators
 from .fetch import FetchError, _client, check_url, fetch
 
 MODES = ("PAGE", "CRAWL", "SITEMAP")
@@ -47,8 +47,13 @@ def check_parameters(parameters: dict) -> dict:
     (a URL that is malformed, not http(s), or resolves to a refused address)."""
     p = {"mode": "PAGE", "maxDepth": 2, "maxPages": 100, "include": [], "exclude": [],
          **{k: v for k, v in parameters.items() if v is not None}}  # fmt: skip
+    url = p.get("url") or ""
+    if len(url) > MAX_KEY_CHARS:  # a page's URL is its document's source_key
+        raise ParameterError(
+            "url", f"At most {MAX_KEY_CHARS} characters (this one has {len(url)})."
+        )
     try:
-        check_url(p.get("url") or "")
+        check_url(url)
     except FetchError as exc:
         raise ParameterError("url", str(exc)) from exc
     if not 0 <= p["maxDepth"] <= 10:
@@ -79,6 +84,7 @@ class _Crawl:
         self.origin = urlsplit(self.start)[:2]
         self.client = _client()
         self.robots: Protego | None = None
+        self.unreachable = ""  # why robots.txt could not be read (RFC 9309 §2.3.1.4)
 
     def wanted(self, url: str) -> bool:
         target = _target(url)
@@ -88,7 +94,7 @@ class _Crawl:
         return not any(fnmatch.fnmatchcase(target, e) for e in exclude)
 
     def same_site(self, url: str) -> bool:
-        return urlsplit(url)[:2] == self.origin and len(url) <= 1024
+        return urlsplit(url)[:2] == self.origin and len(url) <= MAX_KEY_CHARS
 
     def allowed(self, url: str) -> bool:
         """Whether robots.txt lets us read ``url`` (RFC 9309)."""
@@ -101,8 +107,18 @@ class _Crawl:
             except FetchError as exc:
                 unavailable = str(exc).startswith("HTTP 4")
                 text = "" if unavailable else "User-agent: *\nDisallow: /\n"
+                if not unavailable:
+                    self.unreachable = str(exc)
             self.robots = Protego.parse(text)
         return self.robots.can_fetch(url, settings.RAGDESK_FETCH_USER_AGENT)
+
+    def disallowed_reason(self) -> str:
+        if self.unreachable:
+            return (
+                f"The site could not be reached: {self.unreachable} (its robots.txt "
+                "could not be read, so nothing may be read, RFC 9309 §2.3.1.4)."
+            )
+        return "The site's robots.txt disallows reading it."
 
     def read(self, url: str, depth: int) -> tuple[SourceItem | None, list[str]]:
         """The item for ``url`` and the links found on it (or stored with it)."""
@@ -157,7 +173,7 @@ class _Crawl:
             if not self.allowed(url):
                 if depth == 0:  # the page asked for: say why there is nothing
                     produced += 1
-                    yield _failed(url, "The site's robots.txt disallows reading it.")
+                    yield _failed(url, self.disallowed_reason())
                 continue
             item, links = self.read(url, depth)
             if item is not None:
@@ -173,18 +189,29 @@ class _Crawl:
         """Page URLs of the sitemap at the start URL, on its host, filtered. Raises
         FetchError (the sitemap as a whole cannot be read)."""
         pages, sitemaps = [], [self.start]
-        for index, sitemap in enumerate(sitemaps[: MAX_CHILD_SITEMAPS + 1]):
+        index = 0
+        # A while loop, not a for over a slice: the index's children are appended to
+        # ``sitemaps`` while it runs (a copy would never see them).
+        while index < min(len(sitemaps), MAX_CHILD_SITEMAPS + 1):
+            sitemap = sitemaps[index]
             self.check()
             root = _xml(fetch(sitemap, client=self.client).content, sitemap)
+            if root.tag not in (f"{_SITEMAP_NS}urlset", f"{_SITEMAP_NS}sitemapindex"):
+                raise FetchError(
+                    f"{sitemap} is not a sitemap (its root element is "
+                    f"<{lxml.etree.QName(root).localname}>, not <urlset> or "
+                    "<sitemapindex> of the sitemaps.org protocol)."
+                )
             for loc in root.iter(f"{_SITEMAP_NS}loc"):
                 url = _key((loc.text or "").strip())
                 if not self.same_site(url):
                     continue
                 if root.tag == f"{_SITEMAP_NS}sitemapindex":
-                    if index == 0:
+                    if index == 0 and url not in sitemaps:  # one level down only
                         sitemaps.append(url)
                 elif self.wanted(url) and url not in pages:
                     pages.append(url)
+            index += 1
         return pages[: self.p["maxPages"]]
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -112,6 +112,38 @@ def test_model_price_change_form_edits_price_dimensions_and_limit(admin_client):
         Decimal("0.025"),
     )
     assert (price.dimensions, price.max_input_tokens) == (512, 8000)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("price_per_million_tokens", "-0.01", "greater than or equal to 0"),
+        ("price_per_million_tokens", "1e9999", "no more than 12 digits"),
+        ("dimensions", "0", "greater than or equal to 1"),
+        ("max_input_tokens", "0", "greater than or equal to 1"),
+    ],
+)
+def test_model_price_form_refuses_a_negative_price_and_zero_sizes(
+    admin_client, field, value, message
+):
+    price = ModelPrice.objects.get(provider="openai", model="text-embedding-3-small")
+    before = (price.price_per_million_tokens, price.dimensions, price.max_input_tokens)
+    data = {"price_per_million_tokens": "0.02", "dimensions": "1536",
+            "max_input_tokens": "8191", field: value}  # fmt: skip
+    url = reverse("admin:assets_app_modelprice_change", args=[price.pk])
+    response = admin_client.post(url, data)
+    assert response.status_code == 200 and message in response.content.decode()
+    price.refresh_from_db()
+    assert (
+        price.price_per_million_tokens, price.dimensions, price.max_input_tokens
+    ) == before  # fmt: skip
+
+
+def test_the_database_refuses_a_negative_price_written_past_the_form(db):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelPrice.objects.filter(model="text-embedding-3-small").update(
+            price_per_million_tokens=Decimal("-1")
+        )
 
 
 def test_asset_changelist_shows_columns_and_document_count(admin_client, tenant):

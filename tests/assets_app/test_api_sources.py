@@ -78,8 +78,11 @@ def test_create_git_asset_masks_the_token(editor_member, no_enqueue):
         ("web", {"url": f"http://{PUBLIC}/", "colour": "blue"}, "colour"),
         ("git", {"url": "https://127.0.0.1/r.git"}, "url"),
         ("git", {"url": "https://169.254.169.254/r.git"}, "url"),
-        ("git", {"url": "/srv/repo"}, "url"),  # the server's disk: admins only
         ("git", {"url": f"https://{PUBLIC}/r.git", "branch": "a..b"}, "branch"),
+        ("web", {"url": "http://1.1.1.1:99999/"}, "url"),
+        ("web", {"url": "http://1.1.1.1:0/"}, "url"),
+        ("git", {"url": "https://1.1.1.1:70000/r.git"}, "url"),
+        ("git", {"url": "ssh://git@1.1.1.1:99999/r.git"}, "url"),
     ],
 )
 def test_bad_parameters_are_a_400_naming_the_parameter(
@@ -90,6 +93,62 @@ def test_bad_parameters_are_a_400_naming_the_parameter(
     assert not Asset.objects.exists() and not Operation.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("source_type", "parameters", "name"),
+    [
+        ("web", {"url": f"http://{PUBLIC}/", "include": ["/a\x00"]}, "include"),
+        ("web", {"url": f"http://{PUBLIC}/\x00"}, "url"),
+        ("git", {"url": f"https://{PUBLIC}/r.git", "branch": "ma\x00in"}, "branch"),
+        ("git", {"url": f"https://{PUBLIC}/r.git", "token": "a\x00b"}, "token"),
+        ("folder", {"path": "/srv/\x00"}, "path"),
+    ],
+)
+def test_a_nul_character_in_a_parameter_is_a_400_naming_it(
+    admin_member, source_type, parameters, name
+):
+    body = assert_problem(create(admin_member, source_type, **parameters), 400)
+    assert body["errors"] == {f"config.parameters.{name}": [
+        "Null characters are not allowed."]}  # fmt: skip
+    assert not Asset.objects.exists()
+
+
+def test_a_nul_character_in_a_patched_parameter_is_a_400(editor_member, no_enqueue):
+    create(editor_member, "git", url=f"https://{PUBLIC}/r.git")
+    parameters = {"url": f"https://{PUBLIC}/r.git", "exclude": ["x\x00"]}
+    response = api(editor_member).patch(
+        asset_url(Asset.objects.get()),
+        {"sourceConfig": {"parameters": parameters}},
+        format="json",
+    )
+    body = assert_problem(response, 400, "validation-failed")
+    assert list(body["errors"]) == ["sourceConfig.parameters.exclude"]
+
+
+@pytest.mark.parametrize(
+    ("source_type", "url", "limit"),
+    [
+        ("web", f"http://{PUBLIC}/" + "a" * 1024, 1024),  # Document.source_key
+        ("git", f"https://{PUBLIC}/" + "a" * 2048, 2048),
+    ],
+)
+def test_a_url_too_long_to_store_is_a_400_naming_it(
+    editor_member, source_type, url, limit
+):
+    body = assert_problem(create(editor_member, source_type, url=url), 400)
+    assert body["errors"] == {"config.parameters.url": [
+        f"At most {limit} characters (this one has {len(url)})."]}  # fmt: skip
+    assert not Asset.objects.exists()
+
+
+def test_an_unknown_parameter_names_the_source_type_by_its_key(editor_member):
+    body = assert_problem(
+        create(editor_member, "web", url=f"http://{PUBLIC}/", colour="blue"), 400
+    )
+    assert body["errors"] == {
+        "config.parameters.colour": ["Unknown parameter of source type 'web'."]
+    }
+
+
 def test_refused_address_says_why(editor_member):
     body = assert_problem(
         create(editor_member, "web", url="http://169.254.169.254/"), 400
@@ -98,6 +157,27 @@ def test_refused_address_says_why(editor_member):
         "link-local" in body["detail"]
         and "RAGDESK_FETCH_ALLOW_NETWORKS" in body["detail"]
     )
+
+
+@pytest.mark.parametrize("url", ["/srv/repo", "file:///srv/repo"])
+def test_an_editor_naming_a_repository_on_the_server_is_403(editor_member, url):
+    body = assert_problem(create(editor_member, "git", url=url), 403, "forbidden")
+    assert "Only tenant admins" in body["detail"]
+    assert list(body["errors"]) == ["config.parameters.url"]
+    assert not Asset.objects.exists()
+
+
+def test_an_editor_patching_in_a_repository_on_the_server_is_403(
+    editor_member, no_enqueue
+):
+    create(editor_member, "git", url=f"https://{PUBLIC}/r.git")
+    response = api(editor_member).patch(
+        asset_url(Asset.objects.get()),
+        {"sourceConfig": {"parameters": {"url": "/srv/repo"}}},
+        format="json",
+    )
+    assert_problem(response, 403, "forbidden")
+    assert Asset.objects.get().source_parameters["url"] == f"https://{PUBLIC}/r.git"
 
 
 def test_viewer_cannot_create_a_web_asset(viewer_member):

@@ -177,7 +177,8 @@ def test_page_requires_login(client, db):
 
 
 def test_create_shows_the_token_once_and_the_list_never_again(logged_in, user):
-    response = logged_in.post(URL, {"name": "CI pipeline"})
+    response = logged_in.post(URL, {"name": "CI pipeline"}, follow=True)
+    assert response.redirect_chain == [(URL, 302)]  # POST-redirect-GET
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     token = ApiToken.objects.get(user=user)
@@ -192,6 +193,29 @@ def test_create_shows_the_token_once_and_the_list_never_again(logged_in, user):
     assert "CI pipeline" in later and f"rdk_{token.prefix}…" in later
     assert secret not in later and token.token_hash not in later
     assert 'id="token-created"' not in later
+
+
+def test_reloading_the_page_after_a_create_makes_no_second_token(logged_in, user):
+    response = logged_in.post(URL, {"name": "CI pipeline"})
+    assert response.status_code == 302 and response["Location"] == URL
+    assert 'id="token-created"' in logged_in.get(URL).content.decode()
+    reloaded = logged_in.get(URL)  # what a browser's reload repeats: the GET
+    assert 'id="token-created"' not in reloaded.content.decode()
+    assert ApiToken.objects.filter(user=user).count() == 1
+
+
+def test_a_long_token_name_is_cut_in_the_list_and_a_too_long_one_refused(
+    logged_in, user
+):
+    api_token_create(user=user, name="n" * 100)
+    html = logged_in.get(URL).content.decode()
+    assert "n" * 100 not in html.replace(f'title="{"n" * 100}"', "")
+    assert "n" * 39 + "…" in html
+    response = logged_in.post(URL, {"name": "x" * 300})
+    assert response.status_code == 400 and "at most 100 characters" in (
+        response.content.decode()
+    )
+    assert ApiToken.objects.filter(user=user).count() == 1
 
 
 def test_create_with_an_empty_name_is_400_and_creates_nothing(logged_in):

@@ -14,6 +14,7 @@ from assets_app.services import (
     MIN_CHUNK_SIZE,
     UploadInput,
     asset_create_from_folder,
+    asset_create_from_source,
     asset_create_from_uploads,
     asset_delete,
     asset_refresh,
@@ -472,7 +473,9 @@ def test_delete_removes_asset_data_and_fails_its_active_operation(
 
 
 @pytest.mark.parametrize("action", ["settings", "refresh", "delete"])
-def test_asset_services_refuse_an_actor_of_another_tenant(action, admin_member, no_enqueue):
+def test_asset_services_refuse_an_actor_of_another_tenant(
+    action, admin_member, no_enqueue
+):
     foreign = AssetFactory()  # another tenant
     calls = {
         "settings": lambda: asset_update_settings(
@@ -486,3 +489,14 @@ def test_asset_services_refuse_an_actor_of_another_tenant(action, admin_member, 
     foreign.refresh_from_db()
     assert foreign.display_name != "taken"
     assert not Operation.objects.filter(asset=foreign).exists()
+
+
+def test_source_parameters_holding_a_nul_character_are_refused_by_the_service(
+    editor_member,
+):
+    with pytest.raises(ValidationFailed) as exc:
+        asset_create_from_source(
+            actor=editor_member, display_name="", source_type="web",
+            parameters={"url": "http://93.184.215.14/", "exclude": ["/a\x00"]},
+        )  # fmt: skip
+    assert list(exc.value.errors) == ["exclude"]

@@ -11,7 +11,7 @@ import pytest
 from assets_app.models import Document, DocumentStatus
 from assets_app.services import asset_create_from_source, asset_delete, asset_refresh
 from assets_app.sources.git import clone_dir
-from config.errors import ValidationFailed
+from config.errors import PermissionDenied, ValidationFailed
 from operations_app.models import Operation, OperationStatus
 
 S = OperationStatus
@@ -181,7 +181,7 @@ def test_https_remotes_on_private_addresses_are_refused(repo, editor_member, url
 
 
 def test_repositories_on_the_server_need_a_tenant_admin(repo, editor_member):
-    with pytest.raises(ValidationFailed) as exc:
+    with pytest.raises(PermissionDenied) as exc:  # the role, not the value
         create(editor_member, repo.path)
     assert "tenant admins" in exc.value.errors["url"][0]
 

@@ -4,9 +4,12 @@ and depth, robots.txt, sitemap, include/exclude, conditional refresh (304 → un
 
 from __future__ import annotations
 
+import gzip
+import socket
+
 import pytest
 
-from assets_app.models import Document, DocumentStatus
+from assets_app.models import Asset, Document, DocumentStatus
 from assets_app.services import asset_create_from_source, asset_refresh
 from config.errors import ValidationFailed
 from operations_app.models import Operation, OperationStatus
@@ -141,6 +144,39 @@ def test_sitemap_mode_reads_the_listed_pages_of_its_host(
     assert keys(asset, site) == {"/b", "/docs/c"}
 
 
+def test_sitemap_index_reads_the_pages_of_its_child_sitemaps_also_gzipped(
+    site, editor_member, run_queued
+):
+    ns = "http://www.sitemaps.org/schemas/sitemap/0.9"
+    site.pages["/index.xml"] = (
+        "application/xml",
+        f'<?xml version="1.0"?><sitemapindex xmlns="{ns}">'
+        f"<sitemap><loc>{site.url('/sitemap.xml')}</loc></sitemap>"
+        f"<sitemap><loc>{site.url('/more.xml.gz')}</loc></sitemap></sitemapindex>",
+    )
+    site.pages["/more.xml.gz"] = (
+        "application/gzip",
+        gzip.compress(
+            f'<urlset xmlns="{ns}"><url><loc>{site.url("/a")}</loc></url>'
+            "</urlset>".encode()
+        ),
+    )
+    asset = create(editor_member, site.url("/index.xml"), mode="SITEMAP")
+    assert run_queued() == [S.COMPLETED]
+    assert keys(asset, site) == {"/a", "/b", "/docs/c"}
+    assert site.requested("/more.xml.gz") == [(200, False)]
+
+
+def test_sitemap_mode_on_an_html_page_fails_saying_it_is_not_a_sitemap(
+    site, editor_member, run_queued
+):
+    site.pages["/"] = page("Home", "/a")  # well-formed XML, but no sitemap
+    asset = create(editor_member, site.url("/"), mode="SITEMAP")
+    assert run_queued() == [S.FAILED]
+    op = Operation.objects.get(asset=asset)
+    assert "is not a sitemap" in op.error_message and "<html>" in op.error_message
+
+
 def test_include_exclude_and_max_pages_bound_the_crawl(site, editor_member, run_queued):
     asset = create(editor_member, site.url("/"), mode="CRAWL", include=["/a*"],
                    exclude=["/a/deep*"])  # fmt: skip
@@ -231,3 +267,43 @@ def test_an_unreachable_robots_txt_disallows_every_page(
     assert site.requested("/") == []
     doc = Document.objects.get(asset=asset)  # the page asked for says why
     assert doc.status == DocumentStatus.FAILED and "robots.txt" in doc.error_message
+
+
+def test_a_start_url_too_long_to_store_is_refused_on_create(editor_member):
+    with pytest.raises(ValidationFailed) as exc:
+        create(editor_member, "http://93.184.215.14/" + "a" * 1004)  # 1025 chars
+    assert exc.value.errors["url"] == ["At most 1024 characters (this one has 1025)."]
+
+
+def test_a_stored_url_too_long_for_its_key_fails_its_document_not_the_operation(
+    site, editor_member, run_queued
+):
+    asset = create(editor_member, site.url("/b"))
+    run_queued()
+    long_url = site.url("/" + "x" * 1100)
+    Asset.objects.filter(pk=asset.pk).update(
+        source_parameters={**asset.source_parameters, "url": long_url}
+    )  # stored before create checked the length
+    asset.refresh_from_db()
+    asset_refresh(actor=editor_member, asset=asset)
+    assert run_queued() == [S.COMPLETED]
+    failed = Document.objects.get(asset=asset, status=DocumentStatus.FAILED)
+    assert f"has {len(long_url)} characters; at most 1024" in failed.error_message
+    assert len(failed.source_key) == 1024
+    assert failed.source_key.startswith(long_url[:1000])
+    op = Operation.objects.filter(asset=asset).latest("created_at")
+    assert op.documents_failed == 1 and op.documents_deleted == 1  # /b is gone
+
+
+def test_a_site_that_cannot_be_reached_fails_saying_so_not_robots(
+    allow_loopback, editor_member, run_queued
+):
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    asset = create(editor_member, f"http://127.0.0.1:{port}/")
+    assert run_queued() == [S.COMPLETED]
+    doc = Document.objects.get(asset=asset)
+    assert doc.status == DocumentStatus.FAILED
+    assert "The site could not be reached" in doc.error_message
+    assert "disallows" not in doc.error_message

@@ -75,6 +75,29 @@ def test_a_bad_number_is_an_inline_error(client, editor_member, allow_loopback):
     assert not Asset.objects.exists()
 
 
+def test_a_nul_character_in_a_pattern_is_an_inline_error(
+    client, editor_member, allow_loopback
+):
+    response = login(client, editor_member).post(
+        create_url(editor_member.tenant),
+        web_post("http://127.0.0.1:8/", **{"web-include": "/a\x00"}),
+    )
+    html = response.content.decode()
+    assert response.status_code == 400 and 'id="web-include-error"' in html
+    assert "Null characters are not allowed." in html
+    assert not Asset.objects.exists()
+
+
+def test_a_url_too_long_to_store_is_an_inline_error(client, editor_member):
+    response = login(client, editor_member).post(
+        create_url(editor_member.tenant), web_post("http://127.0.0.1/" + "a" * 1500)
+    )
+    html = response.content.decode()
+    assert response.status_code == 400 and 'id="web-url-error"' in html
+    assert "At most 1024 characters" in html
+    assert not Asset.objects.exists()
+
+
 def test_git_form_keeps_the_token_secret(
     client, editor_member, no_enqueue, monkeypatch
 ):

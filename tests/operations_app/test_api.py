@@ -21,6 +21,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from assets_app.models import ModelPrice, Role
+from assets_app.services import asset_delete
+from operations_app.consistency import consistency_check
 from operations_app.models import (
     Operation,
     OperationEvent,
@@ -279,8 +281,33 @@ def test_list_items_are_rendered_exactly_like_the_operation_itself(
     ]
     assert len(items) == 4 and items == expected
     costs = {item["tokenCount"]: item["cost"] for item in items}
-    assert costs[5_000] == 0 and costs[7_000] == 0
+    assert costs[5_000] == 0  # unpriced
+    assert costs[7_000] == float(Decimal("7000") * Decimal("0.13") / 10**6)  # gone
     assert costs[1_234_567] == float(Decimal("1234567") * Decimal("0.13") / 10**6)
+
+
+def test_an_operation_of_a_deleted_asset_keeps_its_models_current_price(
+    admin_member, asset, no_enqueue
+):
+    price, _ = ModelPrice.objects.update_or_create(
+        provider=asset.embedding_provider, model=asset.embedding_model,
+        defaults={"dimensions": 384, "max_input_tokens": 8191,
+                  "price_per_million_tokens": Decimal("20.000000")},
+    )  # fmt: skip
+    op = make_op(asset, S.COMPLETED)
+    Operation.objects.filter(pk=op.pk).update(token_count=15_877)
+    asset_delete(actor=admin_member, asset=asset)
+    client = api(admin_member)
+    listed = client.get(ops_url(admin_member.tenant)).json()["items"][0]
+    assert listed["assetId"] is None and listed["tokenCount"] == 15_877
+    assert listed["cost"] == 0.31754  # 15,877 tokens × $20 / 1M
+    op = Operation.objects.get(pk=op.pk)  # the dashboard's and the detail's path
+    assert OperationSerializer(op).data["cost"] == 0.31754
+    price.price_per_million_tokens = Decimal("10.000000")  # the current price counts
+    price.save()
+    assert client.get(ops_url(admin_member.tenant)).json()["items"][0]["cost"] == 0.15877
+    report = consistency_check(stale_after_seconds=120)
+    assert report.ok, report.violations
 
 
 def test_unset_times_are_null_and_a_pending_operation_is_not_done(admin_member, asset):
@@ -508,6 +535,21 @@ def test_asset_id_filter_of_another_tenant_is_404_like_an_unknown_one(
     assert_problem(foreign, 404)
     assert_problem(unknown, 404)
     assert foreign.json()["detail"] == unknown.json()["detail"]
+
+
+def test_a_malformed_asset_id_filter_is_400_naming_it(admin_member, tenant):
+    response = api(admin_member).get(ops_url(tenant, "assetId=not-a-uuid"))
+    body = assert_problem(response, 400, "validation-failed")
+    assert body["errors"] == {"assetId": ["Not a valid UUID."]}
+
+
+def test_a_body_field_on_a_verb_that_takes_none_says_so(
+    editor_member, asset, no_enqueue
+):
+    op = make_op(asset)
+    response = cancel(api(editor_member), op, data={"foo": 1}, format="json")
+    body = assert_problem(response, 400, "validation-failed")
+    assert body["detail"] == "Unknown field foo; this request takes no fields."
 
 
 def test_tenant_list_never_shows_another_tenants_operations(
