@@ -9,6 +9,11 @@ urlpatterns = [
     path("assets/<str:asset_id>/", views.asset_detail, name="detail"),
     path("assets/<str:asset_id>/settings/", views.asset_settings, name="settings"),
     path("assets/<str:asset_id>/refresh/", views.asset_refresh, name="refresh"),
+    path(
+        "assets/<str:asset_id>/webhook/regenerate/",
+        views.asset_regenerate_webhook,
+        name="regenerate-webhook",
+    ),
     path("assets/<str:asset_id>/search/", views.asset_search, name="search"),
     path(
         "assets/<str:asset_id>/documents/<str:document_id>/",

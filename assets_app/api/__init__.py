@@ -9,11 +9,16 @@ Decisions the contract leaves open:
 - ``ETag`` versions the asset's settings (id + modification time): it changes with
   what PATCH can change, not with the live counters (``documentCount``, …), so an
   ingestion in progress does not turn every PATCH into a 412.
+- ``autoUpdate`` takes ``autoUpdateConfig``'s shape plus ``webhookAuthMode``
+  (URL_SECRET or HMAC_SHA256, default HMAC_SHA256), which API.md's config leaves
+  out although the webhook has an ``authMode``. A response carries ``webhook`` only
+  when the request minted one.
 - The embedding model cannot be chosen yet: ``embedding.provider``, ``model`` and
   ``dimensions`` are accepted only with the values the asset has (so a client may send
   back what it read); another value is a 400 saying it is not supported yet.
 
-The views live in ``catalogue``, ``assets``, ``documents``, ``search`` and ``auth``;
+The views live in ``catalogue``, ``assets``, ``documents``, ``search``, ``webhooks``
+and ``auth``;
 this package re-exports them (and the helpers tests use) so ``assets_app.api.X``
 keeps working.
 """
@@ -37,6 +42,11 @@ from .documents import (
     DocumentListAPI,
 )
 from .search import AssetSearchAPI, TenantSearchAPI
+from .webhooks import (
+    RegenerateWebhookAPI,
+    WebhookDeliveryAPI,
+    WebhookUrlSecretDeliveryAPI,
+)
 
 __all__ = [
     "ASSET_ORDER",
@@ -55,8 +65,11 @@ __all__ = [
     "DocumentListAPI",
     "EmbeddingModelsAPI",
     "PreconditionFailed",
+    "RegenerateWebhookAPI",
     "SourceTypesAPI",
     "SupportedTypesAPI",
     "TenantSearchAPI",
+    "WebhookDeliveryAPI",
+    "WebhookUrlSecretDeliveryAPI",
     "asset_etag",
 ]

@@ -1,5 +1,6 @@
 """Assets: list, create (JSON and multipart ``:file``), get (ETag), patch
-(If-Match), delete, ``:refresh``."""
+(If-Match), delete, ``:refresh``. Create and PATCH take ``autoUpdate`` (issue 5); a
+webhook they mint is in the response's ``webhook``, shown that once."""
 
 from __future__ import annotations
 
@@ -29,15 +30,17 @@ from config.openapi import (
 from config.pagination import paginate
 from operations_app.serializers import OperationSerializer
 
-from .. import selectors, services
-from ..models import Asset
+from .. import autoupdate, selectors, services
+from ..models import Asset, SourceType
 from ..selectors import asset_with_details, assets_with_details
 from ..serializers import (
     AssetCreateInput,
     AssetPatchInput,
     AssetSerializer,
+    AssetWebhookSerializer,
     RefreshInput,
     UploadPayloadInput,
+    auto_update_settings,
 )
 from . import examples
 from .common import (
@@ -45,7 +48,6 @@ from .common import (
     _asset_and_operation,
     _check_if_match,
     _chunking,
-    _operation,
     _parse,
     _wire_names,
     asset_etag,
@@ -64,13 +66,27 @@ WITH_OPERATION = inline_serializer(
     name="AssetWithOperation",
     fields={"asset": AssetSerializer(), "operation": OperationSerializer()},
 )
+MINTED = AssetWebhookSerializer(
+    required=False,
+    help_text="Only when this request minted a webhook: its URL and signing secret "
+    "are shown this once.",
+)
+WITH_OPERATION_AND_WEBHOOK = inline_serializer(
+    name="AssetWithOperationAndWebhook",
+    fields={
+        "asset": AssetSerializer(),
+        "operation": OperationSerializer(),
+        "webhook": MINTED,
+    },
+)
 WITH_OPTIONAL_OPERATION = inline_serializer(
     name="AssetWithOptionalOperation",
     fields={
         "asset": AssetSerializer(),
         "operation": OperationSerializer(
-            allow_null=True, help_text="The REINDEX started, or null."
+            allow_null=True, help_text="The REINDEX or REFRESH started, or null."
         ),
+        "webhook": MINTED,
     },
 )
 UPLOAD_BODY = inline_serializer(
@@ -118,28 +134,40 @@ class AssetListAPI(TenantAPIView):
         tags=["assets"],
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
         request=AssetCreateInput,
-        responses={200: WITH_OPERATION, **problems(400, *TENANT_ERRORS, 422)},
+        responses={
+            200: WITH_OPERATION_AND_WEBHOOK,
+            **problems(400, *TENANT_ERRORS, 422),
+        },
         examples=[
             examples.CREATE_FOLDER, examples.CREATE_WEB, examples.CREATE_GIT,
-            examples.CREATED,
+            examples.CREATE_GIT_WEBHOOK, examples.CREATED,
+            examples.CREATED_WITH_WEBHOOK,
         ],
         description="EDITOR. Creates a folder (ADMIN), web or git asset (upload "
         "assets: POST assets:file) and starts its INGEST operation. A URL that "
         "resolves to a private, loopback or link-local address is a 400 naming "
-        "config.parameters.url.",
+        "config.parameters.url. autoUpdate with strategy WEBHOOK (ADMIN) mints a "
+        "webhook: its URL and signing secret are in this response only (a replay "
+        "with the same Idempotency-Key shows them as null).",
     )
     @idempotent
     def post(self, request, tenant):
         data = _parse(AssetCreateInput, request.data)
         source_type, parameters = _source_config(data["config"], upload=False)
-        with _wire_names():
+        auto_update = auto_update_settings(data.get("autoUpdate"))
+        with transaction.atomic(), _wire_names():
             asset, op = JSON_CREATORS[source_type](
                 self.membership,
                 data.get("name", ""),
                 parameters,
                 _chunking(data.get("embedding")),
             )
-        return _asset_and_operation(asset, op)
+            minted = None
+            if auto_update is not None:
+                minted = autoupdate.asset_set_auto_update(
+                    actor=self.membership, asset=asset, settings=auto_update
+                )
+        return _asset_and_operation(asset, op, request=request, minted=minted)
 
 
 def _upload_payload(request) -> dict:
@@ -192,6 +220,12 @@ class AssetUploadAPI(TenantAPIView):
             services.UploadInput(name=f.name, size=f.size, stream=f)
             for f in request.FILES.getlist("file")
         ]
+        if data.get("autoUpdate") is not None:
+            # Upload assets take no auto-update: refused with the capability's reason.
+            autoupdate.auto_update_check(
+                source_type=SourceType.UPLOAD,
+                settings=auto_update_settings(data["autoUpdate"]),
+            )
         with _wire_names():
             asset, op = services.asset_create_from_uploads(
                 actor=self.membership,
@@ -205,7 +239,8 @@ class AssetUploadAPI(TenantAPIView):
 class AssetDetailAPI(TenantAPIView):
     """GET (with ETag), PATCH (``displayName``, ``embedding.chunkSize`` /
     ``chunkOverlap`` — a REINDEX; ``sourceConfig`` of a web or git asset — a REFRESH;
-    honours If-Match, 412), DELETE (204) of one asset."""
+    ``autoUpdate`` / ``disableAutoUpdate``; honours If-Match, 412), DELETE (204) of
+    one asset."""
 
     parser_classes = [JSONParser]
 
@@ -231,14 +266,26 @@ class AssetDetailAPI(TenantAPIView):
             200: WITH_OPTIONAL_OPERATION,
             **problems(400, *TENANT_ERRORS, 412),
         },
-        examples=[examples.PATCH_NAME, examples.PATCH_CHUNKING],
+        examples=[
+            examples.PATCH_NAME, examples.PATCH_CHUNKING, examples.PATCH_POLL,
+            examples.PATCH_DISABLE_AUTO_UPDATE,
+        ],
         description="EDITOR. Only the members sent change; new chunking starts a "
-        "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH.",
+        "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH. "
+        "autoUpdate replaces the auto-update settings (a schedule or a webhook; "
+        "minting or removing a webhook needs ADMIN), disableAutoUpdate: true "
+        "removes them. A minted webhook's URL and secret are in this response only.",
     )
     def patch(self, request, tenant, asset_id):
         asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
         data = _parse(AssetPatchInput, request.data)
         parameters = _patched_parameters(asset, data.get("sourceConfig"))
+        change_auto_update = data.get("disableAutoUpdate") or "autoUpdate" in data
+        auto_update = (
+            None
+            if data.get("disableAutoUpdate")
+            else auto_update_settings(data.get("autoUpdate"))
+        )
         prefix = "sourceConfig.parameters"
         with (
             transaction.atomic(),
@@ -256,10 +303,15 @@ class AssetDetailAPI(TenantAPIView):
                 source_parameters=parameters,
                 **_chunking(data.get("embedding"), asset),
             )
-        return Response(
-            {"asset": _asset(asset_with_details(asset)), "operation": _operation(op)},
+            minted = None
+            if change_auto_update:
+                minted = autoupdate.asset_set_auto_update(
+                    actor=self.membership, asset=asset, settings=auto_update
+                )
+        return _asset_and_operation(
+            asset, op, request=request, minted=minted,
             headers={"ETag": asset_etag(asset)},
-        )
+        )  # fmt: skip
 
     @extend_schema(
         operation_id="assets_delete",

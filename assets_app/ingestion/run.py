@@ -183,17 +183,14 @@ class _Run:
     def _run(self) -> None:
         items = list(list_items(self.asset, force=self.op.force, check=self.check))
         documents = {d.source_key: d for d in Document.objects.filter(asset=self.asset)}
+        listed = {i.key for i in items}
         if self.op.document_ids is not None:
+            # Only these documents: re-read those still in the source, remove those
+            # no longer in it (a file a git push removed, issue 5).
             wanted = {str(i) for i in self.op.document_ids}
-            items = [
-                i
-                for i in items
-                if i.key in documents and str(documents[i.key].id) in wanted
-            ]
-            vanished = []
-        else:
-            listed = {i.key for i in items}
-            vanished = [d.pk for k, d in documents.items() if k not in listed]
+            documents = {k: d for k, d in documents.items() if str(d.id) in wanted}
+            items = [i for i in items if i.key in documents]
+        vanished = [d.pk for k, d in documents.items() if k not in listed]
         operation_set_total(
             operation_id=self.op.id, attempt=self.attempt,
             # + documents an earlier attempt of this operation deleted (recovery.py)
