@@ -26,8 +26,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from assets_app.autoupdate import AutoUpdateSettings, asset_set_auto_update
 from assets_app.models import Role
-from assets_app.services import asset_create_from_uploads, asset_refresh
+from assets_app.services import (
+    asset_create_from_source,
+    asset_create_from_uploads,
+    asset_refresh,
+)
 from config.api_auth import PerTokenThrottle
 from operations_app.models import OperationStatus
 from tests.conftest import upload
@@ -40,6 +45,9 @@ NEED_REAL_INPUT = {
     "POST /v1/auth/token:refresh",
     "POST /v1/tenants/{tenant}/assets",
     "POST /v1/tenants/{tenant}/assets:file",
+    # An HMAC signature, and an asset with a webhook (the fuzzed one is an upload).
+    "POST /v1/webhooks/{webhook_id}",
+    "POST /v1/tenants/{tenant}/assets/{asset_id}:regenerateWebhook",
 }
 CHECKS = [
     not_a_server_error,
@@ -75,12 +83,22 @@ def seeded(live_server, run_queued, monkeypatch):
     assert run_queued() == [OperationStatus.COMPLETED]
     asset_refresh(actor=member, asset=asset, document_ids=None, force=True)
     document = asset.documents.order_by("file_name").first()
+    # A git asset whose URL_SECRET webhook the delivery routes are called with (its
+    # INGEST stays queued: deliveries join it).
+    git, _ = asset_create_from_source(
+        actor=member, display_name="Repo", source_type="git",
+        parameters={"url": "https://93.184.215.14/r.git"},
+    )  # fmt: skip
+    minted = asset_set_auto_update(actor=member, asset=git, settings=AutoUpdateSettings(
+        strategy="WEBHOOK", webhook_auth_mode="URL_SECRET"))  # fmt: skip
     return {
         "parameters": {
             "tenant": member.tenant.slug,
             "asset_id": str(asset.id),
             "document_id": str(document.id),
             "operation_id": str(ingest.id),
+            "webhook_id": str(minted.webhook.id),
+            "secret": minted.path.rsplit("/", 1)[1],
         },
         "token": str(RefreshToken.for_user(member.user).access_token),
     }

@@ -16,10 +16,19 @@ import uuid
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.forms.models import model_to_dict
+from django_q.models import Schedule
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from assets_app.models import Asset, Chunk, Document, Role, UploadedFile
+from assets_app.models import (
+    Asset,
+    AssetAutoUpdate,
+    AssetWebhook,
+    Chunk,
+    Document,
+    Role,
+    UploadedFile,
+)
 from assets_app.services import asset_create_from_uploads
 from operations_app.models import IdempotencyRecord, Operation, OperationEvent
 from tests.conftest import upload
@@ -98,6 +107,11 @@ def snapshot(tenant) -> dict:
         ),
         "events": OperationEvent.objects.filter(operation__tenant=tenant).count(),
         "idempotency": IdempotencyRecord.objects.filter(tenant=tenant).count(),
+        "auto_update": list(
+            AssetAutoUpdate.objects.filter(asset__tenant=tenant).values()
+        ),
+        "webhooks": list(AssetWebhook.objects.filter(asset__tenant=tenant).values()),
+        "schedules": Schedule.objects.filter(name__startswith="ragdesk: poll").count(),
     }
 
 
@@ -115,6 +129,9 @@ def id_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
         ("patch asset", "patch", a, {"displayName": "Taken over"}, "json"),
         ("delete asset", "delete", a, None, None),
         ("refresh", "post", f"{a}:refresh", {"force": True}, "json"),
+        ("regenerate webhook", "post", f"{a}:regenerateWebhook", {}, "json"),
+        ("patch auto-update", "patch", a,
+         {"autoUpdate": {"strategy": "POLL", "pollFrequency": "DAILY"}}, "json"),
         ("search asset", "post", f"{a}:search", {"query": "words"}, "json"),
         ("list documents", "get", f"{a}/documents", None, None),
         ("search documents", "get", f"{a}/documents?search=one", None, None),
@@ -230,9 +247,9 @@ def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
     routes = write_routes(
         "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
     )
-    # create folder/web/git, create by upload, search all, patch, delete, refresh, search,
-    # delete doc
-    assert len(routes) == 10
+    # create folder/web/git, create by upload, search all, patch, delete, refresh,
+    # regenerate webhook, patch auto-update, search, delete doc
+    assert len(routes) == 12
     for label, method, path, body, fmt in routes:
         response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
         problem = problem_of(response, 403)

@@ -167,9 +167,17 @@ def test_source_types_describe_each_type_with_parameters_and_capabilities(
             "createWith",
         }
         assert isinstance(d["displayName"], str) and d["displayName"]
-        assert d["capabilities"] == {
-            "autoUpdate": False, "webhookRegistration": False, "pollSchedule": False,
-        }  # fmt: skip
+    capabilities = {k: d["capabilities"] for k, d in by_key.items()}
+    assert capabilities == {
+        "upload": {"autoUpdate": False, "webhookRegistration": False,
+                   "pollSchedule": False},
+        "folder": {"autoUpdate": True, "webhookRegistration": False,
+                   "pollSchedule": True},
+        "web": {"autoUpdate": True, "webhookRegistration": False,
+                "pollSchedule": True},
+        "git": {"autoUpdate": True, "webhookRegistration": True,
+                "pollSchedule": True},
+    }  # fmt: skip
     assert by_key["upload"]["parameters"] == []
     assert by_key["upload"]["createWith"] == "assets:file"
     assert by_key["folder"]["createWith"] == "assets"
@@ -463,7 +471,7 @@ def test_create_with_unknown_or_missing_source_parameter_is_400_naming_it(
     assert list(errors) == ["config.sourceType"]
 
 
-@pytest.mark.parametrize("field", ["budget", "currencyBudget", "autoUpdate"])
+@pytest.mark.parametrize("field", ["budget", "currencyBudget"])
 def test_create_with_a_capability_of_later_issues_is_400_not_supported_yet(
     admin_member, folder_root, field
 ):
@@ -737,8 +745,6 @@ def test_patch_with_overlap_not_below_chunk_size_is_400_and_changes_nothing(
     [
         ({"budget": {"tokenBudget": 10}}, "budget"),
         ({"currencyBudget": {"costBudget": 1}}, "currencyBudget"),
-        ({"autoUpdate": {"strategy": "POLL"}}, "autoUpdate"),
-        ({"disableAutoUpdate": True}, "disableAutoUpdate"),
         ({"sourceConfig": {"parameters": {}}}, "sourceConfig"),
         ({"embedding": {"model": "text-embedding-3-large"}}, "embedding.model"),
         ({"embedding": {"provider": "openai"}}, "embedding.provider"),
@@ -1254,7 +1260,6 @@ def test_a_non_member_is_403_on_the_tenant(admin_member):
     ("method", "suffix"),
     [
         ("post", ":estimate"),
-        ("post", ":regenerateWebhook"),
         ("get", "/usage"),
         ("post", ":unknownVerb"),
         ("get", "/webhooks"),
