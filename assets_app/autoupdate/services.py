@@ -61,7 +61,7 @@ class MintedWebhook:
 
 
 class NoWebhook(ApplicationError):
-    code = "bad-request"
+    """400 ``bad-request``: ``:regenerateWebhook`` of an asset without a webhook."""
 
 
 def _mint(asset: Asset, auth_mode: str, created_by: str) -> MintedWebhook:
