@@ -21,6 +21,8 @@ from .budget_limits import asset_set_budget
 from .forms import BUDGET_FIELDS
 from .models import (
     Asset,
+    AssetAutoUpdate,
+    AssetWebhook,
     Chunk,
     Document,
     Membership,
@@ -142,11 +144,82 @@ class ModelPriceAdmin(admin.ModelAdmin):
         return self.readonly_fields
 
 
+class ReadOnlyInline:
+    can_delete = False
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+AUTO_UPDATE_FIELDS = [
+    "strategy", "poll_frequency", "poll_day", "poll_day_of_month", "poll_hour",
+    "poll_minute", "timezone", "filter", "webhook_auth_mode", "schedule_link",
+    "next_run", "last_polled_at", "modified_at",
+]  # fmt: skip
+
+
+class AutoUpdateInline(ReadOnlyInline, admin.StackedInline):
+    """The asset's auto-update settings with its django-q2 schedule and next run
+    (computed in the asset's time zone, shown in UTC)."""
+
+    model = AssetAutoUpdate
+    fields = readonly_fields = AUTO_UPDATE_FIELDS
+
+    @admin.display(description="django-q2 schedule")
+    def schedule_link(self, obj):
+        if obj.schedule_id is None:
+            return "—"
+        url = reverse("admin:django_q_schedule_change", args=[obj.schedule_id])
+        return format_html('<a href="{}">{}</a>', url, obj.schedule.name)
+
+    @admin.display(description="next run (UTC)")
+    def next_run(self, obj):
+        return obj.schedule.next_run if obj.schedule_id else "—"
+
+
+WEBHOOK_FIELDS = [
+    "id", "asset", "provider", "auth_mode", "status", "secret_hash", "created_by",
+    "created_at", "modified_at", "last_delivery_at",
+]  # fmt: skip
+
+
+class WebhookInline(ReadOnlyInline, admin.TabularInline):
+    """The asset's webhooks, newest first, revoked ones too: the SHA-256 of the
+    secret only (``signing_salt`` is left out: with the server's key it would give
+    the signing secret back)."""
+
+    model = AssetWebhook
+    fields = readonly_fields = [f for f in WEBHOOK_FIELDS if f != "asset"]
+
+
+@admin.register(AssetWebhook)
+class AssetWebhookAdmin(ReadOnlyAdmin):
+    """Webhooks of every asset, listed for audit; rotated and revoked through the
+    asset's settings (dashboard or API), never here."""
+
+    list_display = ["id", "asset", "tenant", "auth_mode", "status", "created_at",
+                    "last_delivery_at"]  # fmt: skip
+    list_filter = ["status", "auth_mode", "asset__tenant"]
+    search_fields = ["id", "asset__display_name"]
+    list_select_related = ["asset__tenant"]
+    fields = WEBHOOK_FIELDS
+
+    @admin.display(ordering="asset__tenant__slug")
+    def tenant(self, obj):
+        return obj.asset.tenant
+
+
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
     """Viewed and deleted here, and its budget limits changed (EDITOR; they apply at
     once, budget_limits.asset_set_budget); created and otherwise changed in the
     dashboard or the API, whose services validate chunking and start operations."""
+
+    inlines = [AutoUpdateInline, WebhookInline]
 
     list_display = [
         "display_name",

@@ -15,6 +15,9 @@ urlpatterns = [
     path("assets", api.AssetListAPI.as_view()),
     path("assets/<id:asset_id>", api.AssetDetailAPI.as_view()),
     path("assets/<id:asset_id>:refresh", api.AssetRefreshAPI.as_view()),
+    path(
+        "assets/<id:asset_id>:regenerateWebhook", api.RegenerateWebhookAPI.as_view()
+    ),
     path("assets/<id:asset_id>:search", api.AssetSearchAPI.as_view()),
     path("assets/<id:asset_id>:estimate", api.AssetEstimateAPI.as_view()),
     path("assets/<id:asset_id>/usage", api.AssetUsageAPI.as_view()),

@@ -7,9 +7,17 @@ from django.conf import settings
 from config.errors import ApplicationError
 
 from . import search
+from .autoupdate.checks import TAKES, AutoUpdateSettings
+from .autoupdate.timing import timezone_names
 from .budget_limits import budget_limits_from_input
 from .budgets import LIMITS
-from .models import Asset
+from .models import (
+    Asset,
+    AutoUpdateStrategy,
+    PollFrequency,
+    WebhookAuthMode,
+    Weekday,
+)
 from .selectors import embedding_models
 from .services import MIN_CHUNK_SIZE
 from .sources.descriptors import SECRET_MASK, ParameterDescriptor, SourceTypeDescriptor
@@ -31,6 +39,17 @@ ERROR_FIELDS = {
     **{f"budget.{lim.wire}": lim.field for lim in LIMITS},
     **{f"currencyBudget.{lim.cost_wire}": f"{lim.field}_usd" for lim in LIMITS},
     "budget": "token_budget",
+    # Auto-update (AutoUpdateForm)
+    "autoUpdate": "strategy",
+    "autoUpdate.strategy": "strategy",
+    "autoUpdate.pollFrequency": "poll_frequency",
+    "autoUpdate.pollDay": "poll_day",
+    "autoUpdate.pollDayOfMonth": "poll_day_of_month",
+    "autoUpdate.pollHour": "poll_hour",
+    "autoUpdate.pollMinute": "poll_minute",
+    "autoUpdate.timezone": "timezone",
+    "autoUpdate.filter": "filter",
+    "autoUpdate.webhookAuthMode": "webhook_auth_mode",
 }
 
 
@@ -296,6 +315,88 @@ class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
                     if lim.field in changed},
             currency_budget={lim.cost_wire: data[f"{lim.field}_usd"] for lim in LIMITS
                              if data.get(f"{lim.field}_usd") is not None},
+        )  # fmt: skip
+
+
+class AutoUpdateForm(forms.Form):
+    """The auto-update section of the settings page (prefix ``au``): the strategies
+    the asset's source type supports, the schedule of a poll, the filter and auth
+    mode of a webhook. ``settings()`` keeps only what the chosen strategy and
+    frequency use, so fields left filled in for another choice do not count."""
+
+    strategy = forms.ChoiceField(label="Auto-update", required=False)
+    poll_frequency = forms.ChoiceField(
+        label="Poll", choices=PollFrequency.choices, initial=PollFrequency.DAILY,
+        required=False,
+    )  # fmt: skip
+    poll_day = forms.ChoiceField(
+        label="Day of the week (weekly)", choices=Weekday.choices, required=False
+    )
+    poll_day_of_month = forms.IntegerField(
+        label="Day of the month (monthly)", min_value=1, max_value=28, initial=1,
+        required=False, help_text="1–28, so that every month has it.",
+    )  # fmt: skip
+    poll_hour = forms.IntegerField(
+        label="Hour (not hourly)", min_value=0, max_value=23, initial=3, required=False
+    )
+    poll_minute = forms.IntegerField(
+        label="Minute", min_value=0, max_value=59, initial=0, required=False
+    )
+    timezone = forms.ChoiceField(
+        label="Time zone", initial="UTC", required=False,
+        help_text="The schedule follows this zone's clock, daylight saving included.",
+    )  # fmt: skip
+    filter = forms.CharField(
+        label="Only pushes changing (webhook)", max_length=500, required=False,
+        help_text="A gitignore-style pattern such as docs/** or *.md; empty: any file.",
+    )  # fmt: skip
+    webhook_auth_mode = forms.ChoiceField(
+        label="Webhook authentication", choices=WebhookAuthMode.choices,
+        initial=WebhookAuthMode.HMAC_SHA256, required=False,
+        help_text="HMAC: deliveries are signed with a secret (GitHub's Secret field). "
+        "Secret in the URL: for senders that cannot sign.",
+    )  # fmt: skip
+
+    def __init__(self, *args, descriptor: SourceTypeDescriptor, row=None, **kwargs):
+        kwargs.setdefault("prefix", "au")
+        if row is not None:
+            kwargs.setdefault("initial", {
+                name: getattr(row, name) for name in self.declared_fields
+                if getattr(row, name) not in ("", None)
+            })  # fmt: skip
+        super().__init__(*args, **kwargs)
+        choices = [("", "Off")]
+        if descriptor.poll_schedule:
+            choices.append((AutoUpdateStrategy.POLL, AutoUpdateStrategy.POLL.label))
+        if descriptor.webhook_registration:
+            choices.append(
+                (AutoUpdateStrategy.WEBHOOK, AutoUpdateStrategy.WEBHOOK.label)
+            )
+        self.fields["strategy"].choices = choices
+        self.fields["timezone"].choices = [(z, z) for z in sorted(timezone_names())]
+        if not descriptor.webhook_registration:
+            for name in ("filter", "webhook_auth_mode"):
+                del self.fields[name]
+
+    def settings(self) -> AutoUpdateSettings | None:
+        """The cleaned settings as the service takes them; None for Off."""
+        data = self.cleaned_data
+        if not data["strategy"]:
+            return None
+        if data["strategy"] == AutoUpdateStrategy.WEBHOOK:
+            return AutoUpdateSettings(
+                strategy=data["strategy"], filter=data.get("filter") or None,
+                webhook_auth_mode=data.get("webhook_auth_mode") or None,
+            )  # fmt: skip
+        frequency = data["poll_frequency"] or None
+        takes = TAKES.get(frequency, frozenset())
+        return AutoUpdateSettings(
+            strategy=data["strategy"], poll_frequency=frequency,
+            poll_day=(data["poll_day"] or None) if "pollDay" in takes else None,
+            poll_day_of_month=data["poll_day_of_month"]
+            if "pollDayOfMonth" in takes else None,
+            poll_hour=data["poll_hour"] if "pollHour" in takes else None,
+            poll_minute=data["poll_minute"], timezone=data["timezone"] or None,
         )  # fmt: skip
 
 

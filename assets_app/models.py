@@ -288,6 +288,155 @@ class BudgetReservation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
+class AutoUpdateStrategy(models.TextChoices):
+    WEBHOOK = "WEBHOOK", "Webhook"
+    POLL = "POLL", "Poll on a schedule"
+
+
+class PollFrequency(models.TextChoices):
+    HOURLY = "HOURLY", "Hourly"
+    DAILY = "DAILY", "Daily"
+    WEEKLY = "WEEKLY", "Weekly"
+    MONTHLY = "MONTHLY", "Monthly"
+
+
+class Weekday(models.TextChoices):
+    MONDAY = "MONDAY", "Monday"
+    TUESDAY = "TUESDAY", "Tuesday"
+    WEDNESDAY = "WEDNESDAY", "Wednesday"
+    THURSDAY = "THURSDAY", "Thursday"
+    FRIDAY = "FRIDAY", "Friday"
+    SATURDAY = "SATURDAY", "Saturday"
+    SUNDAY = "SUNDAY", "Sunday"
+
+
+class WebhookAuthMode(models.TextChoices):
+    URL_SECRET = "URL_SECRET", "Secret in the URL"
+    HMAC_SHA256 = "HMAC_SHA256", "HMAC-SHA256 signature"
+
+
+class WebhookStatus(models.TextChoices):
+    ACTIVE = "ACTIVE"
+    REVOKED = "REVOKED"
+
+
+class AssetAutoUpdate(models.Model):
+    """An asset's auto-update settings (API.md ``autoUpdateConfig``); no row means
+    ``autoUpdate: false``. Written by ``assets_app.autoupdate.services``.
+
+    POLL: ``schedule`` is the django-q2 Schedule that starts each SCHEDULED_REFRESH;
+    its ``next_run`` is computed in ``timezone`` (autoupdate/timing.py), not by
+    django-q2. WEBHOOK: the asset's ACTIVE AssetWebhook receives the deliveries;
+    ``filter`` (a gitignore-style pattern) limits which changed files of a push count.
+    """
+
+    asset = models.OneToOneField(
+        Asset, on_delete=models.CASCADE, primary_key=True, related_name="auto_update"
+    )
+    strategy = models.CharField(max_length=10, choices=AutoUpdateStrategy.choices)
+    poll_frequency = models.CharField(
+        max_length=10, choices=PollFrequency.choices, blank=True
+    )
+    poll_day = models.CharField(max_length=10, choices=Weekday.choices, blank=True)
+    poll_day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    poll_hour = models.PositiveSmallIntegerField(null=True, blank=True)
+    poll_minute = models.PositiveSmallIntegerField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, help_text="IANA name")
+    filter = models.CharField(max_length=500, blank=True)
+    webhook_auth_mode = models.CharField(
+        max_length=12, choices=WebhookAuthMode.choices, blank=True
+    )
+    schedule = models.OneToOneField(
+        "django_q.Schedule", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(poll_day_of_month__isnull=True)
+                | models.Q(poll_day_of_month__gte=1, poll_day_of_month__lte=28),
+                name="auto_update_day_of_month_1_28",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(poll_hour__isnull=True)
+                | models.Q(poll_hour__lte=23),
+                name="auto_update_hour_0_23",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(poll_minute__isnull=True)
+                | models.Q(poll_minute__lte=59),
+                name="auto_update_minute_0_59",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy} {self.poll_frequency}".strip()
+
+
+class AssetWebhook(models.Model):
+    """An inbound webhook of an asset (API.md "AssetWebhook"). Its URL and signing
+    secret are shown once; what is stored cannot give them back:
+
+    - ``URL_SECRET``: ``secret_hash`` is the SHA-256 of the URL's secret;
+    - ``HMAC_SHA256``: the signing secret is derived from the server's key, the id
+      and ``signing_salt`` (autoupdate/webhooks.py); ``secret_hash`` is its SHA-256.
+
+    Regenerating revokes the row and mints a new one (a new id, so the old URL is
+    404 at once); at most one is ACTIVE per asset."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="webhooks")
+    provider = models.CharField(max_length=20, help_text="payloads it understands")
+    auth_mode = models.CharField(max_length=12, choices=WebhookAuthMode.choices)
+    status = models.CharField(
+        max_length=8, choices=WebhookStatus.choices, default=WebhookStatus.ACTIVE
+    )
+    secret_hash = models.CharField(max_length=64)
+    signing_salt = models.CharField(max_length=64, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+    last_delivery_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["asset"],
+                condition=models.Q(status="ACTIVE"),
+                name="one_active_webhook_per_asset",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.auth_mode} webhook {self.id} ({self.status})"
+
+
+class WebhookDelivery(models.Model):
+    """A delivery id (or signature) a webhook has accepted, kept until
+    ``expires_at`` so that a replay of it is refused."""
+
+    webhook = models.ForeignKey(
+        AssetWebhook, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    key = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["webhook", "key"], name="unique_webhook_delivery"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class ApiToken(models.Model):
     """A personal API token: ``rdk_<prefix>_<secret>``. Only the SHA-256 of the whole
     token is stored; the prefix is shown to identify it. Revoked tokens stay listed."""

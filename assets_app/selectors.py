@@ -66,7 +66,7 @@ def asset_list(*, tenant: Tenant, search: str | None = None) -> QuerySet[Asset]:
     """The tenant's assets, newest first, annotated with ``n_documents``; ``search``
     filters by name, case-insensitively. (No chunk count: joining chunks as well would
     multiply rows; use ``asset_totals`` for one asset.)"""
-    qs = Asset.objects.filter(tenant=tenant)
+    qs = Asset.objects.filter(tenant=tenant).select_related("auto_update")
     if search := _search_term(search):
         qs = qs.filter(display_name__icontains=search)
     return qs.annotate(
@@ -75,8 +75,13 @@ def asset_list(*, tenant: Tenant, search: str | None = None) -> QuerySet[Asset]:
 
 
 def asset_get(*, tenant: Tenant, asset_id) -> Asset:
-    """Raises NotFound when missing or of another tenant."""
-    asset = Asset.objects.filter(tenant=tenant, id=_uuid(asset_id)).first()
+    """Raises NotFound when missing or of another tenant. Its auto-update settings
+    come in the same query."""
+    asset = (
+        Asset.objects.filter(tenant=tenant, id=_uuid(asset_id))
+        .select_related("auto_update")
+        .first()
+    )
     if asset is None:
         raise NotFound("No such asset in this tenant.")
     return asset

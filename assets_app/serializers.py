@@ -6,9 +6,6 @@ allowed folders) are the services'.
 Asset fields of capabilities that do not exist yet are rendered with the value that is
 true today, so that clients can rely on the full shape now:
 
-- ``autoUpdate`` false, ``autoUpdateConfig`` null, ``lastPolledAt`` null: no asset
-  has webhooks or poll schedules yet; ``supports*`` come from the source-type table
-  (assets_app.sources.descriptors), all false for upload and folder.
 - ``budget``: limits and usage (assets_app.usage.asset_budget), null when the asset
   is not vectorized.
 - ``assetLink`` null: no source type links to a viewable original.
@@ -23,12 +20,21 @@ from typing import Any, TypedDict
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from config.api import RejectUnknownFieldsMixin
+from config.api import RejectUnknownFieldsMixin, epoch_ms
 from config.errors import ValidationFailed
 from operations_app.serializers import EpochMsField, OperationSerializer, UsdField
 
+from .autoupdate.checks import AutoUpdateSettings
+from .autoupdate.selectors import auto_update_of
 from .budget_wire import BUDGET_SCHEMA, budget_wire
-from .models import DocumentStatus
+from .models import (
+    AutoUpdateStrategy,
+    DocumentStatus,
+    PollFrequency,
+    WebhookAuthMode,
+    WebhookStatus,
+    Weekday,
+)
 from .sources.descriptors import SOURCE_TYPES, parameters_public
 
 
@@ -57,8 +63,6 @@ class StrictSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
 # Members of API.md's create and PATCH bodies whose capability does not exist yet:
 # refused with a 400 that says so, rather than accepted and ignored.
 NOT_SUPPORTED_YET = {
-    "autoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
-    "disableAutoUpdate": "Auto-update (webhooks, poll schedules) is not supported yet.",
 }
 
 
@@ -143,13 +147,60 @@ class SourceConfigPatchInput(StrictSerializer):
     parameters = serializers.DictField()
 
 
+def _optional(field_class, **kwargs):
+    return field_class(required=False, allow_null=True, **kwargs)
+
+
+class AutoUpdateInput(StrictSerializer):
+    """API.md ``autoUpdate`` of a create or PATCH body (``autoUpdateConfig``'s shape;
+    what was read may be sent back). Which members a strategy and frequency take,
+    the capabilities and the time zone are checked by
+    ``assets_app.autoupdate.checks``."""
+
+    strategy = serializers.ChoiceField(choices=AutoUpdateStrategy.choices)
+    pollFrequency = _optional(serializers.ChoiceField, choices=PollFrequency.choices)
+    pollDay = _optional(serializers.ChoiceField, choices=Weekday.choices)
+    pollDayOfMonth = _optional(serializers.IntegerField, min_value=1, max_value=28)
+    pollHour = _optional(serializers.IntegerField, min_value=0, max_value=23)
+    pollMinute = _optional(serializers.IntegerField, min_value=0, max_value=59)
+    timezone = _optional(
+        serializers.CharField, max_length=64, help_text="IANA, default UTC."
+    )
+    filter = _optional(
+        serializers.CharField, max_length=500, allow_blank=True,
+        help_text="WEBHOOK of a git asset: only pushes changing a file matching "
+        "this gitignore-style pattern start an update.",
+    )  # fmt: skip
+    webhookAuthMode = _optional(
+        serializers.ChoiceField, choices=WebhookAuthMode.choices,
+        help_text="WEBHOOK: how deliveries authenticate; default HMAC_SHA256.",
+    )  # fmt: skip
+
+
+def auto_update_settings(data: dict | None) -> AutoUpdateSettings | None:
+    """The validated ``autoUpdate`` member as the services take it."""
+    if data is None:
+        return None
+    return AutoUpdateSettings(
+        strategy=data["strategy"],
+        poll_frequency=data.get("pollFrequency"),
+        poll_day=data.get("pollDay"),
+        poll_day_of_month=data.get("pollDayOfMonth"),
+        poll_hour=data.get("pollHour"),
+        poll_minute=data.get("pollMinute"),
+        timezone=data.get("timezone"),
+        filter=data.get("filter"),
+        webhook_auth_mode=data.get("webhookAuthMode"),
+    )
+
+
 class AssetCreateInput(StrictSerializer):
     config = SourceConfigInput()
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
     embedding = EmbeddingInput(required=False)
     budget = BudgetInput(required=False)
     currencyBudget = CurrencyBudgetInput(required=False)
-    autoUpdate = _not_yet("autoUpdate")
+    autoUpdate = AutoUpdateInput(required=False, allow_null=True)
 
 
 class UploadPayloadInput(AssetCreateInput):
@@ -166,8 +217,13 @@ class AssetPatchInput(StrictSerializer):
     embedding = EmbeddingInput(required=False)
     budget = BudgetInput(required=False)
     currencyBudget = CurrencyBudgetInput(required=False)
-    autoUpdate = _not_yet("autoUpdate")
-    disableAutoUpdate = _not_yet("disableAutoUpdate")
+    autoUpdate = AutoUpdateInput(
+        required=False, help_text="Replaces the auto-update settings."
+    )
+    disableAutoUpdate = serializers.BooleanField(
+        required=False, help_text="true removes webhook and schedule; wins over "
+        "autoUpdate.",
+    )  # fmt: skip
     sourceConfig = SourceConfigPatchInput(required=False)
 
 
@@ -193,6 +249,53 @@ class Embedding(TypedDict):
 
 
 _NULL = {"nullable": True, "description": "Always null today (not supported yet)."}
+
+
+class AutoUpdateConfigSerializer(serializers.Serializer):
+    """API.md ``autoUpdateConfig`` from an AssetAutoUpdate row: members a strategy
+    or frequency does not use are null."""
+
+    strategy = serializers.CharField()
+    pollFrequency = serializers.CharField(source="poll_frequency", allow_null=True)
+    pollDay = serializers.CharField(source="poll_day", allow_null=True)
+    pollDayOfMonth = serializers.IntegerField(
+        source="poll_day_of_month", allow_null=True
+    )
+    pollHour = serializers.IntegerField(source="poll_hour", allow_null=True)
+    pollMinute = serializers.IntegerField(source="poll_minute", allow_null=True)
+    timezone = serializers.CharField(allow_null=True)
+    filter = serializers.CharField(allow_null=True)
+    webhookAuthMode = serializers.CharField(
+        source="webhook_auth_mode", allow_null=True
+    )
+
+    def to_representation(self, instance):
+        return {k: (None if v == "" else v) for k, v in super().to_representation(
+            instance).items()}  # fmt: skip
+
+
+class AssetWebhookSerializer(serializers.Serializer):
+    """API.md "AssetWebhook": ``webhookUrl`` and ``signingSecret`` are set only in
+    the response that minted it (pass them as context ``url`` and ``secret``)."""
+
+    id = serializers.UUIDField()
+    provider = serializers.CharField()
+    authMode = serializers.ChoiceField(
+        source="auth_mode", choices=WebhookAuthMode.choices
+    )
+    status = serializers.ChoiceField(choices=WebhookStatus.choices)
+    createdAt = EpochMsField(source="created_at")
+    modifiedAt = EpochMsField(source="modified_at")
+    webhookUrl = serializers.SerializerMethodField()
+    signingSecret = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_webhookUrl(self, webhook) -> str | None:
+        return self.context.get("url")
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_signingSecret(self, webhook) -> str | None:
+        return self.context.get("secret")
 
 
 class AssetSerializer(serializers.Serializer):
@@ -233,15 +336,20 @@ class AssetSerializer(serializers.Serializer):
         return None
 
     def get_autoUpdate(self, asset) -> bool:
-        return False
+        return auto_update_of(asset) is not None
 
-    @extend_schema_field({**_NULL, "type": "object"})
-    def get_autoUpdateConfig(self, asset) -> None:
-        return None
+    @extend_schema_field(AutoUpdateConfigSerializer(allow_null=True))
+    def get_autoUpdateConfig(self, asset) -> dict | None:
+        row = auto_update_of(asset)
+        return None if row is None else AutoUpdateConfigSerializer(row).data
 
-    @extend_schema_field({**_NULL, "type": "integer", "format": "int64"})
-    def get_lastPolledAt(self, asset) -> None:
-        return None
+    @extend_schema_field(
+        {"type": "integer", "format": "int64", "nullable": True,
+         "description": "When the poll schedule last started a refresh (ms)."}
+    )  # fmt: skip
+    def get_lastPolledAt(self, asset) -> int | None:
+        row = auto_update_of(asset)
+        return None if row is None else epoch_ms(row.last_polled_at)
 
     def _capability(self, asset, name: str) -> bool:
         descriptor = SOURCE_TYPES.get(asset.source_type)

@@ -357,13 +357,18 @@ def asset_retry_failed_documents(*, actor: Membership, operation: Operation) -> 
 
 
 def asset_delete(*, actor: Membership, asset: Asset) -> None:
-    """Delete the asset with its documents, chunks and uploads; its active operations
-    end FAILED ("asset deleted") and keep their history. A git asset's clone on this
-    machine is removed after the commit (on other machines it is an orphan cache)."""
+    """Delete the asset with its documents, chunks and uploads, its auto-update
+    settings, webhooks and poll schedule; its active operations end FAILED ("asset
+    deleted") and keep their history. A git asset's clone on this machine is
+    removed after the commit (on other machines it is an orphan cache)."""
+    from .autoupdate.schedules import poll_schedules_delete_for_asset  # imports us
+
     _require_for_asset(actor, asset, Role.ADMIN, "delete assets")
     with transaction.atomic():
         locked = Asset.objects.select_for_update().get(pk=asset.pk)
         operations_fail_for_deleted_asset(asset=locked, actor=_actor_name(actor))
+        # The django-q2 Schedule is not a child of the asset: no cascade reaches it.
+        poll_schedules_delete_for_asset(locked.pk)
         asset_id, is_git = locked.pk, locked.source_type == SourceType.GIT
         locked.delete()
         if is_git:

@@ -13,6 +13,11 @@ urlpatterns = [
     path(
         "assets/<str:asset_id>/estimate/", asset_estimate_view, name="estimate"
     ),
+    path(
+        "assets/<str:asset_id>/webhook/regenerate/",
+        views.asset_regenerate_webhook,
+        name="regenerate-webhook",
+    ),
     path("assets/<str:asset_id>/search/", views.asset_search, name="search"),
     path(
         "assets/<str:asset_id>/documents/<str:document_id>/",

@@ -57,6 +57,10 @@ urlpatterns = [
     path(f"{T}/notificationEndpoints/<id:endpoint_id>/deliveries",
          notify.DeliveryListAPI.as_view()),
     path(f"{T}/", include("assets_app.api_urls")),
+    # Webhook deliveries: no tenant, no bearer (issue 5, docs/api.md).
+    path("webhooks/<id:webhook_id>", assets.WebhookDeliveryAPI.as_view()),
+    path("webhooks/<id:webhook_id>/<id:secret>",
+         assets.WebhookUrlSecretDeliveryAPI.as_view()),
     # Last: any other /v1/ path (an unknown resource or :verb) is a Problem Details 404,
     # also with DEBUG on.
     re_path(r"^.*$", api_not_found),

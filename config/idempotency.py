@@ -19,7 +19,9 @@ The record is inserted before the handler runs, in the same transaction as the
 handler's writes. A concurrent retry with the same key therefore waits on the
 record's unique index until the first request ends, then replays its response (or
 runs, if the first one failed): the work is never done twice. Errors (4xx/5xx) are
-not stored, so a retry after fixing a request with the same key runs it.
+not stored, so a retry after fixing a request with the same key runs it. A
+response that shows a secret once stores and replays ``response.replay_data``
+instead, the secret left out.
 """
 
 from __future__ import annotations
@@ -141,7 +143,9 @@ def idempotent(handler):
             response = handler(view, request, *args, **kwargs)
             if 200 <= response.status_code < 300:
                 record.response_status = response.status_code
-                record.response_body = response.data
+                # What is shown once (a webhook's URL and secret) is neither stored
+                # nor replayed: such a response sets ``replay_data`` without it.
+                record.response_body = getattr(response, "replay_data", response.data)
                 record.save(update_fields=["response_status", "response_body"])
             else:
                 record.delete()

@@ -27,8 +27,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from assets_app.autoupdate import AutoUpdateSettings, asset_set_auto_update
 from assets_app.models import Role
-from assets_app.services import asset_create_from_uploads, asset_refresh
+from assets_app.services import (
+    asset_create_from_source,
+    asset_create_from_uploads,
+    asset_refresh,
+)
 from config.api_auth import PerTokenThrottle
 from operations_app.models import OperationStatus
 from tests.conftest import upload
@@ -43,6 +48,9 @@ NEED_REAL_INPUT = {
     "POST /v1/tenants/{tenant}/assets:file",
     # a URL that resolves to a public address: tests/operations_app covers success
     "POST /v1/tenants/{tenant}/notificationEndpoints",
+    # An HMAC signature, and an asset with a webhook (the fuzzed one is an upload).
+    "POST /v1/webhooks/{webhook_id}",
+    "POST /v1/tenants/{tenant}/assets/{asset_id}:regenerateWebhook",
 }
 CHECKS = [
     not_a_server_error,
@@ -82,6 +90,14 @@ def seeded(live_server, run_queued, monkeypatch):
 
     with override_settings(RAGDESK_FETCH_ALLOW_NETWORKS=["127.0.0.0/8"]):
         endpoint, _ = endpoint_create(actor=member, url="http://127.0.0.1:9/hook")
+    # A git asset whose URL_SECRET webhook the delivery routes are called with (its
+    # INGEST stays queued: deliveries join it).
+    git, _ = asset_create_from_source(
+        actor=member, display_name="Repo", source_type="git",
+        parameters={"url": "https://93.184.215.14/r.git"},
+    )  # fmt: skip
+    minted = asset_set_auto_update(actor=member, asset=git, settings=AutoUpdateSettings(
+        strategy="WEBHOOK", webhook_auth_mode="URL_SECRET"))  # fmt: skip
     return {
         "parameters": {
             "tenant": member.tenant.slug,
@@ -89,6 +105,8 @@ def seeded(live_server, run_queued, monkeypatch):
             "document_id": str(document.id),
             "operation_id": str(ingest.id),
             "endpoint_id": str(endpoint.id),
+            "webhook_id": str(minted.webhook.id),
+            "secret": minted.path.rsplit("/", 1)[1],
         },
         "token": str(RefreshToken.for_user(member.user).access_token),
     }

@@ -16,12 +16,15 @@ import uuid
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.forms.models import model_to_dict
+from django_q.models import Schedule
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from assets_app.models import (
     Asset,
     BudgetUsage,
+    AssetAutoUpdate,
+    AssetWebhook,
     Chunk,
     Document,
     Role,
@@ -108,6 +111,11 @@ def snapshot(tenant) -> dict:
         "usage": list(
             BudgetUsage.objects.filter(tenant=tenant).order_by("id").values()
         ),
+        "auto_update": list(
+            AssetAutoUpdate.objects.filter(asset__tenant=tenant).values()
+        ),
+        "webhooks": list(AssetWebhook.objects.filter(asset__tenant=tenant).values()),
+        "schedules": Schedule.objects.filter(name__startswith="ragdesk: poll").count(),
     }
 
 
@@ -126,6 +134,9 @@ def id_routes(slug: str, asset_id, doc_id, folder: str) -> list[tuple]:
         ("delete asset", "delete", a, None, None),
         ("refresh", "post", f"{a}:refresh", {"force": True}, "json"),
         ("estimate", "post", f"{a}:estimate", {"force": True}, "json"),
+        ("regenerate webhook", "post", f"{a}:regenerateWebhook", {}, "json"),
+        ("patch auto-update", "patch", a,
+         {"autoUpdate": {"strategy": "POLL", "pollFrequency": "DAILY"}}, "json"),
         ("search asset", "post", f"{a}:search", {"query": "words"}, "json"),
         ("usage", "get", f"{a}/usage", None, None),
         ("patch budget", "patch", a, {"budget": {"dailyTokenBudget": 1}}, "json"),
@@ -243,9 +254,9 @@ def test_every_write_with_a_viewer_token_is_403_and_changes_nothing(world):
     routes = write_routes(
         "tenant-a", world["asset_a"].id, world["doc_a"].id, world["folder"]
     )
-    # create folder/web/git, create by upload, search all, patch, delete, refresh, search,
-    # estimate, patch budget, delete doc
-    assert len(routes) == 12
+    # create folder/web/git, create by upload, search all, patch, delete, refresh,
+    # estimate, regenerate webhook, patch auto-update, search, patch budget, delete doc
+    assert len(routes) == 14
     for label, method, path, body, fmt in routes:
         response = send(client, method, path, body, fmt, HTTP_IDEMPOTENCY_KEY=label)
         problem = problem_of(response, 403)

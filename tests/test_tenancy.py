@@ -108,6 +108,21 @@ def requests_with(slug: str, asset_id, operation_id):
         ("estimate POST", "post", f"{base}/assets/{asset_id}/estimate/", {}, {}),
         ("estimate POST htmx", "post", f"{base}/assets/{asset_id}/estimate/", {}, HTMX),
         (
+            "settings POST auto-update",
+            "post",
+            f"{base}/assets/{asset_id}/settings/",
+            settings_data(**{"au-strategy": "POLL", "au-poll_frequency": "HOURLY",
+                             "au-poll_minute": 5, "au-timezone": "UTC"}),
+            {},
+        ),  # fmt: skip
+        (
+            "regenerate webhook POST",
+            "post",
+            f"{base}/assets/{asset_id}/webhook/regenerate/",
+            {},
+            {},
+        ),
+        (
             "operations of asset",
             "get",
             f"{base}/operations/?asset={asset_id}",

@@ -13,8 +13,13 @@ Decisions the contract leaves open:
   a PATCH accepts ``embedding.provider``, ``model`` and ``dimensions`` only with the
   values the asset has (so a client may send back what it read); another value is a
   400 saying changing it is not supported yet.
+- ``autoUpdate`` takes ``autoUpdateConfig``'s shape plus ``webhookAuthMode``
+  (URL_SECRET or HMAC_SHA256, default HMAC_SHA256), which API.md's config leaves
+  out although the webhook has an ``authMode``. A response carries ``webhook`` only
+  when the request minted one.
 
-The views live in ``catalogue``, ``assets``, ``documents``, ``search`` and ``auth``;
+The views live in ``catalogue``, ``assets``, ``documents``, ``search``, ``webhooks``
+and ``auth``;
 this package re-exports them (and the helpers tests use) so ``assets_app.api.X``
 keeps working.
 """
@@ -40,6 +45,11 @@ from .documents import (
 from .estimate import AssetEstimateAPI
 from .search import AssetSearchAPI, TenantSearchAPI
 from .usage import AssetUsageAPI
+from .webhooks import (
+    RegenerateWebhookAPI,
+    WebhookDeliveryAPI,
+    WebhookUrlSecretDeliveryAPI,
+)
 
 __all__ = [
     "ASSET_ORDER",
@@ -60,8 +70,11 @@ __all__ = [
     "DocumentListAPI",
     "EmbeddingModelsAPI",
     "PreconditionFailed",
+    "RegenerateWebhookAPI",
     "SourceTypesAPI",
     "SupportedTypesAPI",
     "TenantSearchAPI",
+    "WebhookDeliveryAPI",
+    "WebhookUrlSecretDeliveryAPI",
     "asset_etag",
 ]

@@ -1,5 +1,6 @@
 """Assets: list, create (JSON and multipart ``:file``), get (ETag), patch
-(If-Match), delete, ``:refresh``."""
+(If-Match), delete, ``:refresh``. Create and PATCH take ``autoUpdate`` (issue 5); a
+webhook they mint is in the response's ``webhook``, shown that once."""
 
 from __future__ import annotations
 
@@ -30,16 +31,18 @@ from config.pagination import paginate
 from config.parsers import JSONParser
 from operations_app.serializers import OperationSerializer
 
-from .. import selectors, services
+from .. import autoupdate, selectors, services
 from ..budget_limits import asset_set_budget
-from ..models import Asset
+from ..models import Asset, SourceType
 from ..selectors import asset_with_details, assets_with_details
 from ..serializers import (
     AssetCreateInput,
     AssetPatchInput,
     AssetSerializer,
+    AssetWebhookSerializer,
     RefreshInput,
     UploadPayloadInput,
+    auto_update_settings,
 )
 from ..usage import assets_load_budgets
 from . import examples
@@ -49,7 +52,6 @@ from .common import (
     _budget_limits,
     _check_if_match,
     _chunking,
-    _operation,
     _parse,
     _wire_names,
     asset_etag,
@@ -68,13 +70,27 @@ WITH_OPERATION = inline_serializer(
     name="AssetWithOperation",
     fields={"asset": AssetSerializer(), "operation": OperationSerializer()},
 )
+MINTED = AssetWebhookSerializer(
+    required=False,
+    help_text="Only when this request minted a webhook: its URL and signing secret "
+    "are shown this once.",
+)
+WITH_OPERATION_AND_WEBHOOK = inline_serializer(
+    name="AssetWithOperationAndWebhook",
+    fields={
+        "asset": AssetSerializer(),
+        "operation": OperationSerializer(),
+        "webhook": MINTED,
+    },
+)
 WITH_OPTIONAL_OPERATION = inline_serializer(
     name="AssetWithOptionalOperation",
     fields={
         "asset": AssetSerializer(),
         "operation": OperationSerializer(
-            allow_null=True, help_text="The REINDEX started, or null."
+            allow_null=True, help_text="The REINDEX or REFRESH started, or null."
         ),
+        "webhook": MINTED,
     },
 )
 UPLOAD_BODY = inline_serializer(
@@ -126,21 +142,28 @@ class AssetListAPI(TenantAPIView):
         tags=["assets"],
         parameters=[IDEMPOTENCY_KEY, REPLAYED],
         request=AssetCreateInput,
-        responses={200: WITH_OPERATION, **problems(400, *TENANT_ERRORS, 422)},
+        responses={
+            200: WITH_OPERATION_AND_WEBHOOK,
+            **problems(400, *TENANT_ERRORS, 422),
+        },
         examples=[
             examples.CREATE_FOLDER, examples.CREATE_WEB, examples.CREATE_GIT,
-            examples.CREATED,
+            examples.CREATE_GIT_WEBHOOK, examples.CREATED,
+            examples.CREATED_WITH_WEBHOOK,
         ],
         description="EDITOR. Creates a folder (ADMIN), web or git asset (upload "
         "assets: POST assets:file) and starts its INGEST operation. A URL that "
         "resolves to a private, loopback or link-local address is a 400 naming "
-        "config.parameters.url.",
+        "config.parameters.url. autoUpdate with strategy WEBHOOK (ADMIN) mints a "
+        "webhook: its URL and signing secret are in this response only (a replay "
+        "with the same Idempotency-Key shows them as null).",
     )
     @idempotent
     def post(self, request, tenant):
         data = _parse(AssetCreateInput, request.data)
         source_type, parameters = _source_config(data["config"], upload=False)
         limits = _budget_limits(data)
+        auto_update = auto_update_settings(data.get("autoUpdate"))
         with transaction.atomic(), _wire_names():
             asset, op = JSON_CREATORS[source_type](
                 self.membership,
@@ -149,7 +172,12 @@ class AssetListAPI(TenantAPIView):
                 _chunking(data.get("embedding")),
             )
             asset = asset_set_budget(actor=self.membership, asset=asset, limits=limits)
-        return _asset_and_operation(asset, op)
+            minted = None
+            if auto_update is not None:
+                minted = autoupdate.asset_set_auto_update(
+                    actor=self.membership, asset=asset, settings=auto_update
+                )
+        return _asset_and_operation(asset, op, request=request, minted=minted)
 
 
 def _upload_payload(request) -> dict:
@@ -203,6 +231,12 @@ class AssetUploadAPI(TenantAPIView):
             services.UploadInput(name=f.name, size=f.size, stream=f)
             for f in request.FILES.getlist("file")
         ]
+        if data.get("autoUpdate") is not None:
+            # Upload assets take no auto-update: refused with the capability's reason.
+            autoupdate.auto_update_check(
+                source_type=SourceType.UPLOAD,
+                settings=auto_update_settings(data["autoUpdate"]),
+            )
         with transaction.atomic(), _wire_names():
             asset, op = services.asset_create_from_uploads(
                 actor=self.membership,
@@ -217,7 +251,8 @@ class AssetUploadAPI(TenantAPIView):
 class AssetDetailAPI(TenantAPIView):
     """GET (with ETag), PATCH (``displayName``, ``embedding.chunkSize`` /
     ``chunkOverlap`` — a REINDEX; ``sourceConfig`` of a web or git asset — a REFRESH;
-    honours If-Match, 412), DELETE (204) of one asset."""
+    ``autoUpdate`` / ``disableAutoUpdate``; honours If-Match, 412), DELETE (204) of
+    one asset."""
 
     parser_classes = [JSONParser]
 
@@ -243,15 +278,27 @@ class AssetDetailAPI(TenantAPIView):
             200: WITH_OPTIONAL_OPERATION,
             **problems(400, *TENANT_ERRORS, 412),
         },
-        examples=[examples.PATCH_NAME, examples.PATCH_CHUNKING, examples.PATCH_BUDGET],
+        examples=[
+            examples.PATCH_NAME, examples.PATCH_CHUNKING, examples.PATCH_BUDGET,
+            examples.PATCH_POLL, examples.PATCH_DISABLE_AUTO_UPDATE,
+        ],
         description="EDITOR. Only the members sent change; new chunking starts a "
         "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH; "
-        "budget and currencyBudget (USD, stored as tokens) apply at once.",
+        "budget and currencyBudget (USD, stored as tokens) apply at once. "
+        "autoUpdate replaces the auto-update settings (a schedule or a webhook; "
+        "minting or removing a webhook needs ADMIN), disableAutoUpdate: true "
+        "removes them. A minted webhook's URL and secret are in this response only.",
     )
     def patch(self, request, tenant, asset_id):
         asset = selectors.asset_get(tenant=self.tenant, asset_id=asset_id)
         data = _parse(AssetPatchInput, request.data)
         parameters = _patched_parameters(asset, data.get("sourceConfig"))
+        change_auto_update = data.get("disableAutoUpdate") or "autoUpdate" in data
+        auto_update = (
+            None
+            if data.get("disableAutoUpdate")
+            else auto_update_settings(data.get("autoUpdate"))
+        )
         prefix = "sourceConfig.parameters"
         with (
             transaction.atomic(),
@@ -271,10 +318,15 @@ class AssetDetailAPI(TenantAPIView):
                 **_chunking(data.get("embedding"), asset),
             )
             asset = asset_set_budget(actor=self.membership, asset=asset, limits=limits)
-        return Response(
-            {"asset": _asset(asset_with_details(asset)), "operation": _operation(op)},
+            minted = None
+            if change_auto_update:
+                minted = autoupdate.asset_set_auto_update(
+                    actor=self.membership, asset=asset, settings=auto_update
+                )
+        return _asset_and_operation(
+            asset, op, request=request, minted=minted,
             headers={"ETag": asset_etag(asset)},
-        )
+        )  # fmt: skip
 
     @extend_schema(
         operation_id="assets_delete",

@@ -12,11 +12,12 @@ from rest_framework.response import Response
 from config.errors import ApplicationError, ValidationFailed
 from operations_app.serializers import OperationSerializer
 
-from ..embedding import provider_available
+from ..autoupdate.webhooks import public_url
 from ..budget_limits import budget_limits_from_input
+from ..embedding import provider_available
 from ..models import Asset
 from ..selectors import asset_with_details, model_price_get
-from ..serializers import AssetSerializer
+from ..serializers import AssetSerializer, AssetWebhookSerializer
 
 
 class PreconditionFailed(ApplicationError):
@@ -191,7 +192,31 @@ def _check_if_match(request, asset: Asset) -> None:
         )
 
 
-def _asset_and_operation(asset: Asset, op) -> Response:
-    return Response(
-        {"asset": _asset(asset_with_details(asset)), "operation": _operation(op)}
+def _asset_and_operation(
+    asset: Asset, op, *, request=None, minted=None, headers=None
+) -> Response:
+    """``{asset, operation}``, and ``webhook`` when ``minted`` (a MintedWebhook):
+    shown this once, so not cached, and replayed to an Idempotency-Key without its
+    URL and secret (config.idempotency)."""
+    body = {"asset": _asset(asset_with_details(asset)), "operation": _operation(op)}
+    if minted is None:
+        return Response(body, headers=headers)
+    shown = _webhook(request, minted)
+    response = Response(
+        {**body, "webhook": shown}, headers={**(headers or {}), **NO_STORE}
     )
+    response.replay_data = {
+        **body, "webhook": {**shown, "webhookUrl": None, "signingSecret": None}
+    }
+    return response
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _webhook(request, minted) -> dict:
+    """A minted webhook with its absolute URL (RAGDESK_PUBLIC_URL, else the
+    request's host) and signing secret: the one response that shows them."""
+    url = public_url(request, minted.path)
+    context = {"url": url, "secret": minted.signing_secret}
+    return AssetWebhookSerializer(minted.webhook, context=context).data

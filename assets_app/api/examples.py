@@ -107,6 +107,97 @@ CREATE_GIT = OpenApiExample(
         "name": "Handbook repository",
     },
 )
+CREATE_GIT_WEBHOOK = OpenApiExample(
+    "A git repository updated by a GitHub webhook (ADMIN)",
+    request_only=True,
+    value={
+        "config": {
+            "sourceType": "git",
+            "parameters": {"url": "https://github.com/example/handbook.git"},
+        },
+        "name": "Handbook repository",
+        "autoUpdate": {"strategy": "WEBHOOK", "filter": "docs/**"},
+    },
+)
+WEBHOOK = {
+    "id": "3e9a3c1e-8f0b-4a57-9d1c-2f6e0b7a4c55",
+    "provider": "GITHUB",
+    "authMode": "HMAC_SHA256",
+    "status": "ACTIVE",
+    "createdAt": 1767225600000,
+    "modifiedAt": 1767225600000,
+    "webhookUrl": "https://ragdesk.example.com/v1/webhooks/"
+    "3e9a3c1e-8f0b-4a57-9d1c-2f6e0b7a4c55",
+    "signingSecret": "whsec_5d41402abc4b2a76b9719d911017c592"
+    "7f1d0b5e9c3a6e8f2b4d7a1c0e9f8b3a",
+}
+GIT_ASSET = {
+    **ASSET,
+    "displayName": "Handbook repository",
+    "type": "GIT",
+    "config": {
+        "sourceType": "git",
+        "parameters": {
+            "url": "https://github.com/example/handbook.git", "branch": "",
+            "include": [], "exclude": [],
+        },
+    },
+    "autoUpdate": True,
+    "autoUpdateConfig": {
+        "strategy": "WEBHOOK", "pollFrequency": None, "pollDay": None,
+        "pollDayOfMonth": None, "pollHour": None, "pollMinute": None,
+        "timezone": None, "filter": "docs/**", "webhookAuthMode": "HMAC_SHA256",
+    },
+    "supportsAutoUpdate": True,
+    "supportsWebhookRegistration": True,
+    "supportsPollSchedule": True,
+}  # fmt: skip
+CREATED_WITH_WEBHOOK = OpenApiExample(
+    "Created with a webhook (its URL and secret shown this once)",
+    response_only=True,
+    value={"asset": GIT_ASSET, "operation": OPERATION, "webhook": WEBHOOK},
+)
+PATCH_POLL = OpenApiExample(
+    "Poll every Monday at 06:30 Berlin time",
+    request_only=True,
+    value={
+        "autoUpdate": {
+            "strategy": "POLL", "pollFrequency": "WEEKLY", "pollDay": "MONDAY",
+            "pollHour": 6, "pollMinute": 30, "timezone": "Europe/Berlin",
+        }
+    },
+)  # fmt: skip
+PATCH_DISABLE_AUTO_UPDATE = OpenApiExample(
+    "Turn auto-update off (webhook and schedule removed)",
+    request_only=True,
+    value={"disableAutoUpdate": True},
+)
+REGENERATED = OpenApiExample(
+    "A new URL and secret (the old URL answers 404)",
+    response_only=True,
+    value={**WEBHOOK, "id": "b7c1f0a2-5d3e-4f68-9a0b-1c2d3e4f5a6b",
+           "webhookUrl": "https://ragdesk.example.com/v1/webhooks/"
+           "b7c1f0a2-5d3e-4f68-9a0b-1c2d3e4f5a6b"},
+)  # fmt: skip
+DELIVERY_QUEUED = OpenApiExample(
+    "A WEBHOOK_UPDATE queued (or joined)",
+    response_only=True,
+    status_codes=["202"],
+    value={
+        "operationId": "0b6f3f0e-3c1b-4a51-9a43-5f1f0f3b2a10",
+        "type": "WEBHOOK_UPDATE",
+        "status": "PENDING",
+    },
+)
+DELIVERY_IGNORED = OpenApiExample(
+    "Nothing to update",
+    response_only=True,
+    status_codes=["200"],
+    value={
+        "operationId": None,
+        "detail": "A push to refs/heads/feature; this asset reads the branch main.",
+    },
+)
 PATCH_NAME = OpenApiExample(
     "Rename (no operation)", request_only=True, value={"displayName": "Staff handbook"}
 )

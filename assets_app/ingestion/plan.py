@@ -48,13 +48,17 @@ def select_items(
     items: list[SourceItem], documents: dict[str, Document], document_ids
 ) -> tuple[list[SourceItem], list]:
     """``(items to visit, primary keys of vanished documents)``. ``document_ids``
-    (None: all) limits the run to those stored documents and deletes nothing."""
+    (None: all) limits the run to those stored documents: those still in the source
+    are re-read, those no longer in it are removed (a file a git push removed,
+    issue 5)."""
     wanted = wanted_ids(document_ids)
     chosen = [i for i in items if visits(i, documents, wanted)]
-    if wanted is not None:
-        return chosen, []
     listed = {i.key for i in items}
-    return chosen, [d.pk for k, d in documents.items() if k not in listed]
+    return chosen, [
+        d.pk
+        for k, d in documents.items()
+        if k not in listed and (wanted is None or str(d.id) in wanted)
+    ]
 
 
 def may_stay(document: Document | None, *, force: bool) -> bool:

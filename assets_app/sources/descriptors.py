@@ -3,8 +3,16 @@
 parameters on read.
 
 Adding a source type (web, git, …) means a row here next to its module in this
-package. The capabilities are all false until auto-update (webhooks, poll schedules)
-exists; the Asset's ``supports*`` fields are read from this table."""
+package. The capabilities say which auto-update strategies (issue 5) an asset of the
+type may have; the Asset's ``supports*`` fields are read from this table and
+``assets_app.autoupdate.checks`` refuses the others:
+
+- upload: none. Its files live in ragdesk and change only by a new upload, so
+  neither a poll nor a webhook could find anything new.
+- folder: poll (files on the server change under it; nothing outside can tell).
+- web: poll (sites do not call webhooks of their readers).
+- git: poll, and a webhook: a forge (GitHub) calls it on each push, naming the
+  changed files."""
 
 from __future__ import annotations
 
@@ -50,6 +58,8 @@ SOURCE_TYPES: dict[str, SourceTypeDescriptor] = {
         SourceTypeDescriptor(
             key=SourceType.FOLDER,
             display_name=SourceType.FOLDER.label,
+            auto_update=True,
+            poll_schedule=True,
             parameters=(
                 ParameterDescriptor(
                     name="path",
@@ -70,6 +80,8 @@ SOURCE_TYPES: dict[str, SourceTypeDescriptor] = {
         SourceTypeDescriptor(
             key=SourceType.WEB,
             display_name=SourceType.WEB.label,
+            auto_update=True,
+            poll_schedule=True,
             parameters=(
                 ParameterDescriptor(
                     name="url",
@@ -116,6 +128,9 @@ SOURCE_TYPES: dict[str, SourceTypeDescriptor] = {
         SourceTypeDescriptor(
             key=SourceType.GIT,
             display_name=SourceType.GIT.label,
+            auto_update=True,
+            poll_schedule=True,
+            webhook_registration=True,
             parameters=(
                 ParameterDescriptor(
                     name="url",

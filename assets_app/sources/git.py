@@ -238,6 +238,14 @@ def _reader(directory: Path, blob: str, size: int, env: dict) -> Callable[[], by
     return read
 
 
+def path_filter(parameters: dict) -> Callable[[str], bool]:
+    """Whether a path of the repository is read, by the asset's ``include`` and
+    ``exclude`` patterns (its type is checked apart: ``content_type_for``)."""
+    include = pathspec.GitIgnoreSpec.from_lines(parameters.get("include") or ["*"])
+    exclude = pathspec.GitIgnoreSpec.from_lines(parameters.get("exclude") or [])
+    return lambda path: include.match_file(path) and not exclude.match_file(path)
+
+
 def list_git_items(
     asset, *, force: bool, check: Callable[[], None]
 ) -> Iterator[SourceItem]:
@@ -251,8 +259,7 @@ def list_git_items(
         directory, commit, env = _sync(asset, p, check)
         tree = _git(["ls-tree", "-r", "-l", "-z", commit], cwd=directory, env=env,
                     check=check, timeout=120)  # fmt: skip
-    include = pathspec.GitIgnoreSpec.from_lines(p.get("include") or ["*"])
-    exclude = pathspec.GitIgnoreSpec.from_lines(p.get("exclude") or [])
+    selected = path_filter(p)
     stored = {} if force else stored_validators(asset)
     for entry in tree.split(b"\0"):
         if not entry:
@@ -262,11 +269,7 @@ def list_git_items(
         if kind != "blob" or mode == "120000":  # submodules and symlinks are skipped
             continue
         content_type = content_type_for(path)
-        if (
-            content_type is None
-            or not include.match_file(path)
-            or exclude.match_file(path)
-        ):
+        if content_type is None or not selected(path):
             continue
         yield SourceItem(
             key=path, file_name=path[-255:], content_type=content_type, size=int(size),

@@ -209,6 +209,10 @@ RAGDESK_GIT_CACHE_DIR = Path(
 )
 RAGDESK_GIT_TIMEOUT_SECONDS = 300  # one clone or fetch
 RAGDESK_GIT_MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files become FAILED documents
+# Auto-update (issue 5): the public base URL of webhook URLs (e.g.
+# https://ragdesk.example.com), for servers behind a proxy that rewrites the host;
+# unset → the host of the request that minted the webhook.
+RAGDESK_PUBLIC_URL = os.environ.get("RAGDESK_PUBLIC_URL", "").rstrip("/")
 # Candidates an HNSW search keeps per step (pgvector's hnsw.ef_search, default 40);
 # higher is slower and finds more of the true nearest chunks (bench/search.py).
 RAGDESK_HNSW_EF_SEARCH = int(os.environ.get("RAGDESK_HNSW_EF_SEARCH", "100"))

@@ -168,9 +168,17 @@ def test_source_types_describe_each_type_with_parameters_and_capabilities(
             "createWith",
         }
         assert isinstance(d["displayName"], str) and d["displayName"]
-        assert d["capabilities"] == {
-            "autoUpdate": False, "webhookRegistration": False, "pollSchedule": False,
-        }  # fmt: skip
+    capabilities = {k: d["capabilities"] for k, d in by_key.items()}
+    assert capabilities == {
+        "upload": {"autoUpdate": False, "webhookRegistration": False,
+                   "pollSchedule": False},
+        "folder": {"autoUpdate": True, "webhookRegistration": False,
+                   "pollSchedule": True},
+        "web": {"autoUpdate": True, "webhookRegistration": False,
+                "pollSchedule": True},
+        "git": {"autoUpdate": True, "webhookRegistration": True,
+                "pollSchedule": True},
+    }  # fmt: skip
     assert by_key["upload"]["parameters"] == []
     assert by_key["upload"]["createWith"] == "assets:file"
     assert by_key["folder"]["createWith"] == "assets"
@@ -471,19 +479,6 @@ def test_create_with_unknown_or_missing_source_parameter_is_400_naming_it(
     assert list(errors) == ["config.sourceType"]
 
 
-@pytest.mark.parametrize("field", ["autoUpdate"])
-def test_create_with_a_capability_of_later_issues_is_400_not_supported_yet(
-    admin_member, folder_root, field
-):
-    body = folder_body(folder_root, **{field: {"tokenBudget": 1000}})
-    response = api(admin_member).post(
-        f"{base(admin_member.tenant)}/assets", body, format="json"
-    )
-    problem = assert_problem(response, 400, "validation-failed")
-    assert "not supported yet" in problem["errors"][field][0]
-    assert not Asset.objects.exists()
-
-
 def test_create_takes_a_catalogue_model_and_refuses_unknown_ones_and_dimensions(
     admin_member, folder_root, no_enqueue
 ):
@@ -750,8 +745,6 @@ def test_patch_with_overlap_not_below_chunk_size_is_400_and_changes_nothing(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"autoUpdate": {"strategy": "POLL"}}, "autoUpdate"),
-        ({"disableAutoUpdate": True}, "disableAutoUpdate"),
         ({"sourceConfig": {"parameters": {}}}, "sourceConfig"),
         ({"embedding": {"model": "text-embedding-3-large"}}, "embedding.model"),
         ({"embedding": {"provider": "openai"}}, "embedding.provider"),
@@ -1266,7 +1259,6 @@ def test_a_non_member_is_403_on_the_tenant(admin_member):
 @pytest.mark.parametrize(
     ("method", "suffix"),
     [
-        ("post", ":regenerateWebhook"),
         ("post", ":unknownVerb"),
         ("get", "/webhooks"),
     ],
