@@ -107,6 +107,7 @@ def chunk_overlap_field(**kwargs) -> forms.IntegerField:
 
 
 DEFAULT_MODEL = "builtin/hashed-lexical-384"  # Asset's field defaults
+BUILTIN_DIMENSIONS = 384
 
 
 def embedding_model_choices() -> list[tuple[str, str]]:
@@ -140,7 +141,8 @@ class ChunkingFields(forms.Form):
 
     def clean_embedding_model(self) -> str:
         chosen = self.cleaned_data.get("embedding_model") or DEFAULT_MODEL
-        if not any(f"{m.provider}/{m.model}" == chosen for m in embedding_models()):
+        known = {f"{m.provider}/{m.model}" for m in embedding_models()}
+        if chosen != DEFAULT_MODEL and chosen not in known:
             raise forms.ValidationError(f"No such embedding model: {chosen}.")
         return chosen
 
@@ -149,12 +151,14 @@ class ChunkingFields(forms.Form):
         chosen = self.cleaned_data.get("embedding_model") or DEFAULT_MODEL
         provider, model = chosen.split("/", 1)
         row = next(
-            m for m in embedding_models() if (m.provider, m.model) == (provider, model)
+            (m for m in embedding_models() if (m.provider, m.model) == (provider, model)),
+            None,
         )
         return {
             "embedding_provider": provider,
             "embedding_model": model,
-            "embedding_dimensions": row.dimensions,
+            # The built-in model works without its price row (an admin may delete it).
+            "embedding_dimensions": row.dimensions if row else BUILTIN_DIMENSIONS,
         }
 
 
