@@ -33,6 +33,7 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from config.errors import ApplicationError
+from config.signatures import hmac_sha256_hex, timestamped_signature_hex
 
 TIMESTAMP_TOLERANCE_SECONDS = 300  # API.md: "more than 5 minutes off → 401"
 SIGNING_PREFIX = "whsec_"
@@ -83,10 +84,6 @@ def url_secret_matches(given: str, secret_hash: str) -> bool:
     return hmac.compare_digest(sha256_hex(given), secret_hash)
 
 
-def _hmac_hex(key: str, message: bytes) -> str:
-    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
-
-
 def _signature_value(header: str | None) -> str | None:
     """The hex digest of a ``sha256=<hex>`` header, or None."""
     if not header or not header.startswith("sha256="):
@@ -111,7 +108,7 @@ def verify_hmac_delivery(
     the body alone is accepted as well. ``now`` is Unix seconds. Raises
     WebhookUnauthenticated saying what is wrong."""
     if github_style and (given := _signature_value(headers.get("X-Hub-Signature-256"))):
-        if not hmac.compare_digest(given, _hmac_hex(key, body)):
+        if not hmac.compare_digest(given, hmac_sha256_hex(key, body)):
             raise WebhookUnauthenticated(
                 "X-Hub-Signature-256 does not match the body: check the webhook's "
                 "secret (regenerate it if it was lost)."
@@ -126,7 +123,7 @@ def verify_hmac_delivery(
             "Sign the delivery: X-Signature-256: sha256=<hex HMAC-SHA256 of "
             "'<timestamp>.<body>'> and X-Signature-Timestamp: <Unix seconds>."
         )
-    expected = _hmac_hex(key, stamp.encode() + b"." + body)
+    expected = timestamped_signature_hex(key, stamp, body)
     if not hmac.compare_digest(given, expected):
         raise WebhookUnauthenticated(
             "X-Signature-256 does not match: sign '<timestamp>.<raw body>' with the "

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
-import hmac
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
+
+from config.signatures import timestamped_signature_hex
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_HEADER = "X-Signature-256"
@@ -63,5 +63,4 @@ def unseal(sealed: str) -> str:
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """``sha256=<hex>`` of ``"<timestamp>.<body>"`` keyed with ``secret``."""
-    message = f"{timestamp}.".encode() + body
-    return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return "sha256=" + timestamped_signature_hex(secret, timestamp, body)
