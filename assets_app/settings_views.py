@@ -22,9 +22,10 @@ from .views import DESCRIBED_KINDS
 
 @tenant_view
 def asset_settings(request, membership, asset_id):
-    """Name, chunking, source parameters (web, git) and auto-update. A chunking
-    change asks for confirmation first (nothing is saved until then); a webhook
-    minted by the save is shown once on the page it answers with."""
+    """Name, embedding model, chunking, budget, source parameters (web, git) and
+    auto-update. A model or chunking change asks for confirmation first, with the
+    REINDEX's estimate priced with the new model (nothing is saved until then); a
+    webhook minted by the save is shown once on the page it answers with."""
     asset = selectors.asset_get(tenant=membership.tenant, asset_id=asset_id)
     described = SOURCE_TYPES.get(asset.source_type)
     described = described if asset.source_type in DESCRIBED_KINDS else None
@@ -39,9 +40,7 @@ def asset_settings(request, membership, asset_id):
             )
             if confirming:
                 reindex_documents = selectors.asset_totals(asset=asset)["documents"]
-                estimate, estimate_error = _reindex_estimate(
-                    membership, asset, form.cleaned_data
-                )
+                estimate, estimate_error = _reindex_estimate(membership, asset, form)
             elif minted is None:
                 slug = membership.tenant.slug
                 return redirect("assets:detail", tenant=slug, asset_id=asset.id)
@@ -73,13 +72,14 @@ def _save_settings(membership, asset, form, auto_form, *, parameters: bool):
     ``parameters``: the form has the source's parameters. Returns ``(confirming,
     minted webhook or None)``."""
     data = form.cleaned_data
-    chunk_change = (data["chunk_size"], data["chunk_overlap"]) != (
-        asset.chunk_size, asset.chunk_overlap)  # fmt: skip
-    confirming = chunk_change and not data["confirm_reindex"]
+    reindex = form.chunking_changed() or form.model_changed()
+    confirming = reindex and not data["confirm_reindex"]
+    provider, model = form.chosen_model()
     auto = auto_form.settings() if auto_form is not None else None
     with transaction.atomic():
         services.asset_update_settings(
             actor=membership, asset=asset, display_name=data["display_name"],
+            embedding_provider=provider, embedding_model=model,
             chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
             source_parameters=form.parameters() if parameters else None,
             dry_run=confirming,
@@ -157,14 +157,18 @@ def asset_regenerate_webhook(request, membership, asset_id):
     return _settings_page(request, membership, asset.id, minted=minted)
 
 
-def _reindex_estimate(membership, asset, data):
+def _reindex_estimate(membership, asset, form):
     """(the REINDEX's estimate, None) or (None, why there is none): the confirmation
-    shows tokens and cost before a re-index (issue 5)."""
+    shows tokens and cost before a re-index (issue 5), priced with the chosen
+    model."""
     from .estimates import asset_estimate
 
+    data = form.cleaned_data
+    provider, model = form.chosen_model()
     try:
         return asset_estimate(
             actor=membership, asset=asset,
+            embedding_provider=provider, embedding_model=model,
             chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
         ), None  # fmt: skip
     except ApplicationError as exc:
