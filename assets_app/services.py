@@ -319,57 +319,24 @@ def asset_update_settings(
     ``embeddingDimensions``, ``chunkSize``, ``chunkOverlap`` or a source parameter);
     nothing is saved on error."""
     _require_for_asset(actor, asset, Role.EDITOR, "change asset settings")
-    new_size = asset.chunk_size if chunk_size is None else chunk_size
-    new_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
-    errors = {}
-    if display_name is not None and not display_name.strip():
-        errors["displayName"] = ["The name cannot be empty."]
-    model = None
-    try:
-        model = _model_change(
-            asset, embedding_provider, embedding_model, embedding_dimensions
-        )
-    except ValidationFailed as exc:
-        errors.update(exc.errors)
-    if "embeddingModel" not in errors:  # else there is no input limit to check with
-        chosen = model or {}
-        try:
-            validate_chunking(
-                provider=chosen.get("embedding_provider", asset.embedding_provider),
-                model=chosen.get("embedding_model", asset.embedding_model),
-                chunk_size=new_size, chunk_overlap=new_overlap,
-            )  # fmt: skip
-        except ValidationFailed as exc:
-            errors.update(exc.errors)
-    new_parameters = None
-    if source_parameters is not None:
-        try:
-            new_parameters = source_parameters_changed(
-                asset=asset, parameters=source_parameters,
-                may_read_server=actor.allows(Role.ADMIN),
-            )  # fmt: skip
-        except ValidationFailed as exc:
-            errors.update(exc.errors)
-    if errors:
-        raise ValidationFailed(
-            "The settings are invalid; nothing was saved.", errors=errors
-        )
-    rechunk = (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap)
-    reindex = rechunk or model is not None
+    given = {
+        "display_name": display_name, "embedding_provider": embedding_provider,
+        "embedding_model": embedding_model,
+        "embedding_dimensions": embedding_dimensions, "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap, "source_parameters": source_parameters,
+    }  # fmt: skip
     if dry_run:
+        _settings_checked(actor, asset, **given)
         return asset, None
     with transaction.atomic():
+        # Checked against the locked row, so that a concurrent change (another
+        # model, other chunking) cannot slip in between the check and the write.
         asset = Asset.objects.select_for_update().get(pk=asset.pk)
-        fields = ["modified_at"]
-        if display_name is not None:
-            asset.display_name = display_name.strip()[:200]
-            fields.append("display_name")
-        if rechunk:
-            asset.chunk_size, asset.chunk_overlap = new_size, new_overlap
-            fields += ["chunk_size", "chunk_overlap"]
-        for field, value in (model or {}).items():
+        changes, new_parameters = _settings_checked(actor, asset, **given)
+        reindex = any(f != "display_name" for f in changes)
+        for field, value in changes.items():
             setattr(asset, field, value)
-            fields.append(field)
+        fields = [*changes, "modified_at"]
         if new_parameters is not None:
             asset.source_parameters = new_parameters
             fields.append("source_parameters")
@@ -383,6 +350,55 @@ def asset_update_settings(
                 type=OperationType.REINDEX if reindex else OperationType.REFRESH,
             )
     return asset, op
+
+
+def _settings_checked(
+    actor: Membership, asset: Asset, *, display_name, embedding_provider,
+    embedding_model, embedding_dimensions, chunk_size, chunk_overlap,
+    source_parameters,
+) -> tuple[dict, dict | None]:  # fmt: skip
+    """``(Asset field → new value, new source parameters or None)`` of a settings
+    change: a changed model or chunking among the fields means a REINDEX. Raises
+    ValidationFailed with every field's errors (asset_update_settings)."""
+    new_size = asset.chunk_size if chunk_size is None else chunk_size
+    new_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
+    errors, changes = {}, {}
+    if display_name is not None:
+        if not display_name.strip():
+            errors["displayName"] = ["The name cannot be empty."]
+        changes["display_name"] = display_name.strip()[:200]
+    try:
+        model = _model_change(
+            asset, embedding_provider, embedding_model, embedding_dimensions
+        )
+        changes.update(model or {})
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+    if "embeddingModel" not in errors:  # else there is no input limit to check with
+        try:
+            validate_chunking(
+                provider=changes.get("embedding_provider", asset.embedding_provider),
+                model=changes.get("embedding_model", asset.embedding_model),
+                chunk_size=new_size, chunk_overlap=new_overlap,
+            )  # fmt: skip
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap):
+        changes.update(chunk_size=new_size, chunk_overlap=new_overlap)
+    new_parameters = None
+    if source_parameters is not None:
+        try:
+            new_parameters = source_parameters_changed(
+                asset=asset, parameters=source_parameters,
+                may_read_server=actor.allows(Role.ADMIN),
+            )  # fmt: skip
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if errors:
+        raise ValidationFailed(
+            "The settings are invalid; nothing was saved.", errors=errors
+        )
+    return changes, new_parameters
 
 
 def asset_refresh(

@@ -270,3 +270,19 @@ def test_estimate_of_a_model_change_is_a_reindex_priced_with_the_new_model(
         format="json",
     )
     assert "embedding.model" in assert_problem(unknown, 400)["errors"]
+
+
+def test_model_change_is_checked_against_the_asset_as_stored_not_a_stale_copy(
+    editor_member, no_enqueue, tiny_model
+):
+    asset = AssetFactory(tenant=editor_member.tenant, chunk_size=80, chunk_overlap=8)
+    stale = Asset.objects.get(pk=asset.pk)
+    Asset.objects.filter(pk=asset.pk).update(chunk_size=512)  # someone else, since
+    with pytest.raises(ValidationFailed) as raised:
+        asset_update_settings(
+            actor=editor_member, asset=stale,
+            embedding_provider="openai", embedding_model="tiny-embed",
+        )  # fmt: skip
+    assert list(raised.value.errors) == ["chunkSize"]
+    asset.refresh_from_db()
+    assert (asset.embedding_model, asset.chunk_size) == ("hashed-lexical-384", 512)
