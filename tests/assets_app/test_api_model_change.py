@@ -11,13 +11,14 @@ import pytest
 
 from assets_app.embedding import provider_available
 from assets_app.estimates import asset_estimate
-from assets_app.models import Asset, ModelPrice
+from assets_app.models import Asset, Chunk, ModelPrice
 from assets_app.services import asset_create_from_uploads, asset_update_settings
 from config.errors import ValidationFailed
 from operations_app.models import Operation, OperationStatus, OperationType
 from operations_app.services import operation_create, operation_start
 from tests.assets_app.test_api import api, assert_problem, asset_url
 from tests.conftest import upload
+from tests.embedding_server import EmbeddingServer
 from tests.factories import AssetFactory
 
 pytestmark = pytest.mark.django_db
@@ -286,3 +287,33 @@ def test_model_change_is_checked_against_the_asset_as_stored_not_a_stale_copy(
     assert list(raised.value.errors) == ["chunkSize"]
     asset.refresh_from_db()
     assert (asset.embedding_model, asset.chunk_size) == ("hashed-lexical-384", 512)
+
+
+def test_reindex_after_a_model_change_embeds_everything_with_the_new_model(
+    editor_member, run_queued, monkeypatch
+):
+    asset, _ = asset_create_from_uploads(
+        actor=editor_member, display_name="Notes", chunk_size=64, chunk_overlap=8,
+        files=[upload("a.md", "Rivers and bridges. " * 200), upload("b.txt", "Lakes.")],
+    )  # fmt: skip
+    assert run_queued() == [OperationStatus.COMPLETED]
+    client = api(editor_member)
+    with EmbeddingServer() as server:
+        monkeypatch.setenv("RAGDESK_OPENAI_BASE_URL", server.base_url)
+        patched = client.patch(asset_url(asset), {"embedding": SMALL}, format="json")
+        assert patched.status_code == 200, patched.content
+        assert run_queued() == [OperationStatus.COMPLETED]
+        assert server.snapshot()  # the new model was asked
+        found = client.post(
+            asset_url(asset, ":search"),
+            {"query": "rivers and bridges", "searchMode": "VECTOR"},
+            format="json",
+        )
+    op = Operation.objects.get(pk=patched.json()["operation"]["id"])
+    assert (op.type, op.documents_updated, op.token_count > 0) == (
+        OperationType.REINDEX, 2, True,
+    )  # fmt: skip
+    chunks = Chunk.objects.filter(asset=asset)
+    assert set(chunks.values_list("embedding_dimensions", flat=True)) == {1536}
+    assert found.status_code == 200, found.content
+    assert found.json()["results"][0]["content"].startswith("Rivers")
