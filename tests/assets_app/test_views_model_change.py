@@ -171,3 +171,23 @@ def test_usd_budget_with_a_model_change_converts_at_the_new_price(
 def test_create_form_no_longer_says_the_model_cannot_change(client, editor_member):
     html = login(client, editor_member).get(create_url(editor_member.tenant))
     assert "cannot be changed later" not in html.content.decode()
+
+
+def test_a_model_no_longer_offered_stays_selectable_as_no_change(
+    client, editor_member, asset
+):
+    ModelPrice.objects.filter(provider="builtin").delete()  # an admin removed it
+    html = login(client, editor_member).get(settings_url(asset)).content.decode()
+    assert selected_model(html) == "builtin/hashed-lexical-384"
+    assert "(current; no longer offered)" in html
+    response = client.post(
+        settings_url(asset),
+        settings_post(
+            asset, display_name="Renamed", embedding_model=selected_model(html)
+        ),
+    )
+    assert response.status_code == 302
+    asset.refresh_from_db()
+    assert (asset.display_name, asset.embedding_model) == (
+        "Renamed", "hashed-lexical-384",
+    )  # fmt: skip
