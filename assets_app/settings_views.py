@@ -1,6 +1,7 @@
-"""The asset settings page (HTMX dashboard): name, chunking, budget, source
-parameters and auto-update in one form; a chunking change is confirmed with the
-REINDEX's estimate first; a webhook minted or rotated here is shown once."""
+"""The asset settings page (HTMX dashboard): name, embedding model, chunking,
+budget, source parameters and auto-update in one form; a model or chunking change
+is confirmed with the REINDEX's estimate first; a webhook minted or rotated here is
+shown once."""
 
 from django.contrib import messages
 from django.db import transaction
