@@ -16,6 +16,7 @@ from .models import Asset, Membership, Role
 from .selectors import asset_price_per_million
 from .services import _require_for_asset, document_ids_checked, validate_chunking
 from .sources import SourceError
+from .usage import BudgetLeft, asset_budget_left
 
 
 class SourceUnreadable(ApplicationError):
@@ -28,17 +29,33 @@ class SourceUnreadable(ApplicationError):
 class CostEstimate:
     """An Estimate (plan.py: counts in documents, ``tokens``, ``bytes_read``) with
     its price: ``price_per_million`` and ``cost`` in USD (Decimal, as an operation's
-    cost). ``budget_left`` is None: per-asset budgets are not built yet.
-    TODO(budgets): when Asset carries token/cost limits, fill in what each limit
-    (total, daily, monthly; tokens and USD) leaves after this run, and whether the
-    run would cross one (API.md "Budgets")."""
+    cost), and ``budget``: what the asset's tightest limit (total, monthly, daily;
+    USD limits are stored as tokens) leaves now, None when it has no limit
+    (usage.asset_budget_left)."""
 
     asset_id: object  # UUID
     reindex: bool  # the estimate is of the REINDEX new chunking settings start
     estimate: Estimate
     price_per_million: Decimal
     cost: Decimal
-    budget_left: dict | None = None
+    budget: BudgetLeft | None = None
+
+    @property
+    def budget_left(self) -> int | None:
+        """Tokens the tightest limit leaves before this run; None: unlimited."""
+        return None if self.budget is None else self.budget.tokens
+
+    @property
+    def budget_limit(self) -> str | None:
+        """That limit's wire name (``dailyTokenBudget`` …), as a 429's ``limit``."""
+        return None if self.budget is None else self.budget.limit.wire
+
+    @property
+    def fits_budget(self) -> bool:
+        """The run's tokens fit in every limit. When they do not, the refresh stores
+        the batches that fit and ends FAILED at the first that would cross (API.md
+        "Budgets")."""
+        return self.budget is None or self.estimate.tokens <= self.budget.tokens
 
 
 def asset_estimate(
@@ -73,4 +90,5 @@ def asset_estimate(
     return CostEstimate(
         asset_id=asset.id, reindex=chunk_size is not None, estimate=est,
         price_per_million=price, cost=operation_cost(est.tokens, price),
+        budget=asset_budget_left(asset),
     )  # fmt: skip
