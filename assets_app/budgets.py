@@ -231,6 +231,14 @@ def budget_release_stale(*, asset_id, now: dt.datetime | None = None) -> int:
     return len(held)
 
 
+def budget_split(billed: int, parts: int) -> list[int]:
+    """``billed`` tokens shared by ``parts`` payers in whole tokens: each gets the
+    floor of the even share and the first ``billed mod parts`` one more, so the
+    shares add up to ``billed`` exactly (a tenant search, docs/api.md "Budgets")."""
+    share, rest = divmod(billed, parts)
+    return [share + (i < rest) for i in range(parts)]
+
+
 def usd_to_tokens(usd: Decimal, price_per_million: Decimal) -> int:
     """Tokens that ``usd`` buys at ``price_per_million`` USD per 1,000,000 tokens,
     rounded down. ``price_per_million`` must be > 0."""
