@@ -16,8 +16,10 @@ metering that keeps them, for ingestion batches and search queries.
   WHERE on the row as committed. ``budget_settle`` (in the transaction that stores
   the batch) moves the provider's billed count into ``used``; ``budget_release``
   gives the estimate back when the batch is not stored. A ``BudgetReservation`` row
-  per reservation makes settling or releasing happen once, and lets the next
-  operation of the asset release what a lost worker held (``budget_release_stale``).
+  per reservation makes settling or releasing happen once, and lets the reaper
+  release what a lost worker held when it requeues or ends the operation
+  (``budget_release_operation``), with the next operation of the asset as a second
+  net (``budget_release_stale``).
 """
 
 from __future__ import annotations
@@ -213,6 +215,23 @@ def budget_release(reservation: BudgetReservation | None) -> None:
             _apply(reservation, billed=0)
     except Exception:  # noqa: BLE001 - the caller is raising its own error already
         logger.warning("budget reservation %s not released", reservation.pk)
+
+
+def budget_release_operation(*, operation_id) -> int:
+    """Release every reservation of ``operation_id`` unused, inside the caller's
+    transaction (which changes the operation's status: operations_app/recovery.py),
+    so the status change and the release commit together. For a worker that can no
+    longer settle: lost (the reaper) or stopped and requeued. A hung worker that
+    wakes later finds its row gone and gives nothing back twice (``_apply``); its
+    batch cannot be stored, being fenced by ``attempt``. Raises what the database
+    raises. Returns how many were released."""
+    held = BudgetReservation.objects.filter(operation_id=operation_id).order_by("pk")
+    released = 0
+    with transaction.atomic():
+        for reservation in held:
+            _apply(reservation, billed=0)
+            released += 1
+    return released
 
 
 def budget_release_stale(*, asset_id, now: dt.datetime | None = None) -> int:
