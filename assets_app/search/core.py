@@ -26,9 +26,9 @@ from config.errors import EmbeddingFailed, NotFound, PermissionDenied, Validatio
 from ..budgets import (
     QUERY_PERIODS,
     BudgetExhausted,
-    budget_release,
-    budget_reserve,
-    budget_settle,
+    budget_release_all,
+    budget_reserve_many,
+    budget_settle_many,
     budget_split,
     utc_now,
 )
@@ -184,7 +184,9 @@ def search_asset(
     _check(params, vectorized=asset.vectorized)
     reservations = {}
     if _embeds_query(params):
-        reservations[asset.id] = _reserve_query(asset, params.query)
+        reservations, refused = _reserve_query([asset], params.query)
+        if refused:
+            raise refused[asset.id]
     return _search_metered([asset], params, reservations)
 
 
@@ -194,12 +196,13 @@ def _embeds_query(params: SearchParams) -> bool:
     )
 
 
-def _reserve_query(asset: Asset, query: str):
-    """Reserve the query's cl100k tokens against ``asset``'s daily and monthly
-    limits (budgets.budget_reserve); raises BudgetExhausted."""
-    return budget_reserve(
-        asset_id=asset.id, tokens=count_tokens(query), periods=QUERY_PERIODS,
-        what="this query",
+def _reserve_query(assets: list[Asset], query: str) -> tuple[dict, dict]:
+    """Reserve the query's cl100k tokens against each asset's daily and monthly
+    limits (budgets.budget_reserve_many): (asset id → reservation, asset id →
+    BudgetExhausted)."""
+    return budget_reserve_many(
+        asset_ids=[a.id for a in assets], tokens=count_tokens(query),
+        periods=QUERY_PERIODS, what="this query",
     )  # fmt: skip
 
 
@@ -211,11 +214,11 @@ def _search_metered(
     try:
         outcome = _search(assets, params)
     except BaseException:
-        for reservation in reservations.values():
-            budget_release(reservation)
+        budget_release_all(reservations.values())
         raise
-    for asset_id, reservation in reservations.items():
-        budget_settle(reservation, billed=outcome.asset_tokens.get(asset_id, 0))
+    budget_settle_many(
+        [(r, outcome.asset_tokens.get(a, 0)) for a, r in reservations.items()]
+    )
     return outcome
 
 
@@ -238,19 +241,12 @@ def search_tenant(*, actor: Membership, params: SearchParams) -> SearchOutcome:
     )
     reservations, skipped = {}, []
     if _embeds_query(params):
-        try:
-            for asset in assets:
-                try:
-                    reservations[asset.id] = _reserve_query(asset, params.query)
-                except BudgetExhausted as exc:
-                    skipped.append(SkippedAsset(asset.id, asset.display_name, exc))
-        except BaseException:
-            for reservation in reservations.values():
-                budget_release(reservation)
-            raise
+        reservations, refused = _reserve_query(assets, params.query)
+        skipped = [SkippedAsset(a.id, a.display_name, refused[a.id])
+                   for a in assets if a.id in refused]  # fmt: skip
         if skipped and not reservations:
             raise _all_exhausted(skipped)
-        assets = [a for a in assets if a.id in reservations]
+        assets = [a for a in assets if a.id not in refused]
     outcome = _search_metered(assets, params, reservations)
     outcome.skipped = skipped
     return outcome

@@ -9,10 +9,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from assets_app.budgets import budget_split
 from assets_app.ingestion.chunking import count_tokens
 from assets_app.models import Asset, BudgetReservation, BudgetUsage
+from assets_app.search import SearchParams, search_tenant
 from operations_app.models import Operation
 from tests.assets_app.test_api import (
     api,
@@ -257,3 +260,22 @@ def test_tenant_search_that_fails_releases_every_reservation(editor_member):
     assert response.status_code == 400
     assert not BudgetUsage.objects.filter(reserved__gt=0).exists()
     assert not BudgetReservation.objects.exists()
+
+
+def test_tenant_search_meters_any_number_of_assets_in_the_same_statements(
+    editor_member,
+):
+    def budget_statements() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            search_tenant(actor=editor_member, params=SearchParams(query=QUERY))
+        return sum("assets_app_budget" in q["sql"] for q in ctx.captured_queries)
+
+    corpus_asset(editor_member, "first", daily_token_budget=10**6)
+    one = budget_statements()
+    for i in range(12):
+        corpus_asset(editor_member, f"more{i}", daily_token_budget=10**6)
+    # Reserve: insert, lock, add, record; settle: delete, lock, count.
+    assert budget_statements() == one == 7
+    day = BudgetUsage.objects.filter(period="DAY")
+    assert day.count() == 13 and not day.filter(reserved__gt=0).exists()
+    assert sum(day.values_list("used", flat=True)) == 2 * count_tokens(QUERY)
