@@ -307,8 +307,9 @@ def budget_settle(reservation: BudgetReservation | None, *, billed: int) -> None
 def budget_settle_many(settlements: list[tuple[BudgetReservation, int]]) -> None:
     """budget_settle for several ``(reservation, billed tokens)`` at once, in one
     transaction of a fixed number of queries (a tenant search's assets)."""
-    with transaction.atomic():
-        _apply(settlements)
+    if settlements:
+        with transaction.atomic():
+            _apply(settlements)
 
 
 def budget_release(reservation: BudgetReservation | None) -> None:
@@ -321,6 +322,8 @@ def budget_release(reservation: BudgetReservation | None) -> None:
 def budget_release_all(reservations) -> None:
     """budget_release for several reservations at once; never raises."""
     settlements = [(r, 0) for r in reservations if r is not None]
+    if not settlements:
+        return
     try:
         with transaction.atomic():
             _apply(settlements)
