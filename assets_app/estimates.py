@@ -21,6 +21,7 @@ from .services import (
     document_ids_checked,
 )
 from .sources import SourceError
+from .usage import BudgetLeft, asset_budget_left
 
 
 class SourceUnreadable(ApplicationError):
@@ -34,9 +35,9 @@ class CostEstimate:
     """An Estimate (plan.py: counts in documents, ``tokens``, ``bytes_read``) with
     its price: ``price_per_million`` and ``cost`` in USD (Decimal, as an operation's
     cost) of the model the run would embed with (``provider``/``model``: a proposed
-    new one, else the asset's). ``budget_left`` is None: not computed yet.
-    TODO(budgets): fill in what each limit (total, daily, monthly; tokens and USD)
-    leaves after this run, and whether the run would cross one (API.md "Budgets")."""
+    new one, else the asset's), and ``budget``: what the asset's tightest limit
+    (total, monthly, daily; USD limits are stored as tokens) leaves now, None when it
+    has no limit (usage.asset_budget_left)."""
 
     asset_id: object  # UUID
     reindex: bool  # the estimate is of the REINDEX new settings would start
@@ -45,7 +46,24 @@ class CostEstimate:
     model: str
     price_per_million: Decimal
     cost: Decimal
-    budget_left: dict | None = None
+    budget: BudgetLeft | None = None
+
+    @property
+    def budget_left(self) -> int | None:
+        """Tokens the tightest limit leaves before this run; None: unlimited."""
+        return None if self.budget is None else self.budget.tokens
+
+    @property
+    def budget_limit(self) -> str | None:
+        """That limit's wire name (``dailyTokenBudget`` …), as a 429's ``limit``."""
+        return None if self.budget is None else self.budget.limit.wire
+
+    @property
+    def fits_budget(self) -> bool:
+        """The run's tokens fit in every limit. When they do not, the refresh stores
+        the batches that fit and ends FAILED at the first that would cross (API.md
+        "Budgets")."""
+        return self.budget is None or self.estimate.tokens <= self.budget.tokens
 
 
 def asset_estimate(
@@ -106,4 +124,5 @@ def asset_estimate(
         asset_id=asset.id, reindex=reindex, estimate=est,
         provider=model["embedding_provider"], model=model["embedding_model"],
         price_per_million=price, cost=operation_cost(est.tokens, price),
+        budget=asset_budget_left(asset),
     )  # fmt: skip

@@ -62,9 +62,21 @@ class EstimateSerializer(serializers.Serializer):
     bytesRead = serializers.IntegerField(source="estimate.bytes_read")
     pricePerMillionTokens = UsdField(source="price_per_million")
     cost = UsdField()
-    budgetLeft = serializers.DictField(
+    budgetLeft = serializers.IntegerField(
         source="budget_left", allow_null=True,
-        help_text="Always null until per-asset budgets exist.",
+        help_text="Tokens the asset's tightest limit (total, monthly or daily; a "
+        "currencyBudget is stored as tokens) leaves before this run: limit − used − "
+        "reserved, at least 0. null: no limit.",
+    )  # fmt: skip
+    budgetLimit = serializers.CharField(
+        source="budget_limit", allow_null=True,
+        help_text="Which limit budgetLeft is (tokenBudget, monthlyTokenBudget, "
+        "dailyTokenBudget), as a 429's limit; null: no limit.",
+    )  # fmt: skip
+    fitsBudget = serializers.BooleanField(
+        source="fits_budget",
+        help_text="tokenCount <= budgetLeft (true without a limit). false: the "
+        "refresh stores what fits, then ends FAILED naming budgetLimit.",
     )  # fmt: skip
     elapsedMs = serializers.IntegerField(source="estimate.elapsed_ms")
     failures = EstimateFailure(source="estimate.failures", many=True)
@@ -80,8 +92,9 @@ EXAMPLE = OpenApiExample(
         "stats": {"documentsAdded": 1, "documentsUpdated": 1, "documentsDeleted": 0,
                   "documentsUnchanged": 12, "documentsFailed": 0},
         "tokenCount": 1840, "chunkCount": 5, "bytesRead": 48213,
-        "pricePerMillionTokens": 0.02, "cost": 0.0000368, "budgetLeft": None,
-        "elapsedMs": 412, "failures": [],
+        "pricePerMillionTokens": 0.02, "cost": 0.0000368, "budgetLeft": 48160,
+        "budgetLimit": "dailyTokenBudget", "fitsBudget": True, "elapsedMs": 412,
+        "failures": [],
     },
 )  # fmt: skip
 MODEL_EXAMPLE = OpenApiExample(
@@ -116,7 +129,9 @@ class AssetEstimateAPI(TenantAPIView):
             "is written. Reads the source as a refresh does (conditional requests "
             "for web pages). Stops after RAGDESK_ESTIMATE_MAX_SECONDS (30 s) or "
             "RAGDESK_ESTIMATE_MAX_DOCUMENTS (2000) with complete=false. "
-            "budgetLeft is null until budgets exist. 422: the source cannot be read."
+            "budgetLeft: tokens the tightest budget limit (budgetLimit) leaves; "
+            "fitsBudget: whether tokenCount fits in it. 422: the source cannot be "
+            "read."
         ),
     )
     def post(self, request, tenant, asset_id):
