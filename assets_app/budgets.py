@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -83,6 +84,22 @@ class BudgetExhausted(ApplicationError):
             "resetsAt": int(resets_at.timestamp() * 1000) if resets_at else None,
             "retryAfter": self.retry_after,
         }
+
+
+@contextmanager
+def asynchronous_commit():
+    """A transaction that commits without waiting for its WAL flush
+    (``SET LOCAL synchronous_commit = off``; PostgreSQL docs, "Asynchronous
+    Commit"), for a search query's reservation and settlement: a search does not
+    wait on the disk twice. A database crash can lose the last moments (at most
+    3 × ``wal_writer_delay``, 600 ms by default) of such transactions — whole, never
+    half of one, so usage and reservations stay consistent; a lost reservation
+    holds nothing. Ingestion batches commit synchronously, with their chunks.
+    Inside an outer transaction it applies to that one (SET LOCAL)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
 
 
 def utc_now() -> dt.datetime:

@@ -26,6 +26,7 @@ from config.errors import EmbeddingFailed, NotFound, PermissionDenied, Validatio
 from ..budgets import (
     QUERY_PERIODS,
     BudgetExhausted,
+    asynchronous_commit,
     budget_release_all,
     budget_reserve_many,
     budget_settle_many,
@@ -199,26 +200,30 @@ def _embeds_query(params: SearchParams) -> bool:
 def _reserve_query(assets: list[Asset], query: str) -> tuple[dict, dict]:
     """Reserve the query's cl100k tokens against each asset's daily and monthly
     limits (budgets.budget_reserve_many): (asset id → reservation, asset id →
-    BudgetExhausted)."""
-    return budget_reserve_many(
-        asset_ids=[a.id for a in assets], tokens=count_tokens(query),
-        periods=QUERY_PERIODS, what="this query",
-    )  # fmt: skip
+    BudgetExhausted). Committed asynchronously (budgets.asynchronous_commit)."""
+    with asynchronous_commit():
+        return budget_reserve_many(
+            asset_ids=[a.id for a in assets], tokens=count_tokens(query),
+            periods=QUERY_PERIODS, what="this query",
+        )  # fmt: skip
 
 
 def _search_metered(
     assets: list[Asset], params: SearchParams, reservations: dict
 ) -> SearchOutcome:
     """_search, then settle each asset's reservation with its share of the billed
-    tokens (all of them for one asset); on any error release them all."""
+    tokens (all of them for one asset); on any error release them all. Both commit
+    asynchronously (budgets.asynchronous_commit)."""
     try:
         outcome = _search(assets, params)
     except BaseException:
         budget_release_all(reservations.values())
         raise
-    budget_settle_many(
-        [(r, outcome.asset_tokens.get(a, 0)) for a, r in reservations.items()]
-    )
+    if reservations:
+        with asynchronous_commit():
+            budget_settle_many(
+                [(r, outcome.asset_tokens.get(a, 0)) for a, r in reservations.items()]
+            )
     return outcome
 
 

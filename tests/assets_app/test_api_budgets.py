@@ -279,3 +279,20 @@ def test_tenant_search_meters_any_number_of_assets_in_the_same_statements(
     day = BudgetUsage.objects.filter(period="DAY")
     assert day.count() == 13 and not day.filter(reserved__gt=0).exists()
     assert sum(day.values_list("used", flat=True)) == 2 * count_tokens(QUERY)
+
+
+def test_search_commits_its_query_accounting_without_waiting_for_the_disk(
+    editor_member, ingested
+):
+    """The reservation and the settlement of a query each run in a transaction
+    with synchronous_commit off (budgets.asynchronous_commit); the count is still
+    exact."""
+    url = asset_url(ingested, ":search")
+    before = BudgetUsage.objects.get(asset=ingested, period="DAY").used
+    with CaptureQueriesContext(connection) as queries:
+        body = api(editor_member).post(url, {"query": "alpha"}, format="json").json()
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert sql.count("SET LOCAL synchronous_commit = off") == 2
+    day = BudgetUsage.objects.get(asset=ingested, period="DAY")
+    assert (day.used, day.reserved) == (before + body["usage"]["queryTokens"], 0)
+    assert body["usage"]["queryTokens"] > 0
