@@ -41,11 +41,11 @@ class AssetFactory(factory.django.DjangoModelFactory):
     display_name = factory.Sequence(lambda n: f"Asset {n}")
     source_type = SourceType.UPLOAD
     # A new asset's index has its target settings (services._new_asset).
-    index_provider = factory.SelfAttribute("embedding_provider")
-    index_model = factory.SelfAttribute("embedding_model")
-    index_dimensions = factory.SelfAttribute("embedding_dimensions")
-    index_chunk_size = factory.SelfAttribute("chunk_size")
-    index_chunk_overlap = factory.SelfAttribute("chunk_overlap")
+    index_provider = factory.SelfAttribute("embedding_provider", "builtin")
+    index_model = factory.SelfAttribute("embedding_model", "hashed-lexical-384")
+    index_dimensions = factory.SelfAttribute("embedding_dimensions", 384)
+    index_chunk_size = factory.SelfAttribute("chunk_size", 512)
+    index_chunk_overlap = factory.SelfAttribute("chunk_overlap", 64)
 
 
 class DocumentFactory(factory.django.DjangoModelFactory):
