@@ -116,8 +116,8 @@ def test_reindex_into_another_dimension_serves_the_old_index_until_completed(
     cluster,
     embedding_server,
     editor_member,
-    openai_price,
-    large_price,  # noqa: F811
+    openai_price,  # noqa: F811
+    large_price,
 ):
     asset = _indexed(editor_member, cluster, embedding_server)
     old = _index(asset)
@@ -167,8 +167,8 @@ def test_cancelled_reindex_leaves_the_old_index_exactly_in_place(
     cluster,
     embedding_server,
     editor_member,
-    openai_price,
-    large_price,  # noqa: F811
+    openai_price,  # noqa: F811
+    large_price,
 ):
     asset = _indexed(editor_member, cluster, embedding_server)
     old = _index(asset)

@@ -328,7 +328,7 @@ def test_switch_of_5000_chunks_is_one_short_transaction(editor_member):
     seconds = time.perf_counter() - started
 
     print(
-        f"[switch] {switched} documents, 5000 chunks current → 5000 new: {seconds:.3f} s"
+        f"[switch] {switched} documents, 5000 chunks → 5000 new: {seconds:.3f} s"
     )
     assert switched == 50
     new = current_ids(asset)
