@@ -242,7 +242,9 @@ def documents_settle_abandoned(*, asset_id) -> int:
     be resumed (the reaper gave up): one with a complete earlier generation goes back
     to COMPLETED on it, the others to PENDING; both without a content hash, so the
     next refresh redoes them (and continues their stored part, ``building_key``).
-    Returns how many were settled."""
+    Documents a staged run (switch.py) staged are not PROCESSING: they keep their
+    current generation, and the next run with the same settings reuses the staged
+    one. Returns how many were settled."""
     processing = Document.objects.filter(asset_id=asset_id, status=DocumentStatus.PROCESSING)
     kept = processing.filter(version__gt=0).update(
         status=DocumentStatus.COMPLETED, error_message=REEMBED_INTERRUPTED, content_hash=""

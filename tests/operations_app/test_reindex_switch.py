@@ -327,9 +327,7 @@ def test_switch_of_5000_chunks_is_one_short_transaction(editor_member):
     )
     seconds = time.perf_counter() - started
 
-    print(
-        f"[switch] {switched} documents, 5000 chunks → 5000 new: {seconds:.3f} s"
-    )
+    print(f"[switch] {switched} documents, 5000 chunks → 5000 new: {seconds:.3f} s")
     assert switched == 50
     new = current_ids(asset)
     assert len(new) == 5000 and not new & old
@@ -342,3 +340,35 @@ def test_switch_of_5000_chunks_is_one_short_transaction(editor_member):
         "a" * 64,
     )
     assert seconds < 5
+
+
+def test_a_document_failing_in_a_reindex_stays_searchable_until_the_switch(
+    indexed, editor_member, run_queued, monkeypatch
+):
+    UploadedFile.objects.filter(asset=indexed, file_name="f1.txt").update(data=b"   ")
+    f1 = Document.objects.get(asset=indexed, file_name="f1.txt")
+    f1_chunks = set(Chunk.objects.filter(document=f1).values_list("id", flat=True))
+    before = []
+    before_switch(monkeypatch, lambda: before.append(
+        (Document.objects.get(pk=f1.pk), current_ids(indexed))))  # fmt: skip
+    asset_update_settings(
+        actor=editor_member, asset=indexed, chunk_size=20, chunk_overlap=0
+    )
+    assert run_queued() == [S.COMPLETED]
+
+    ((during, current),) = before
+    assert during.status == "FAILED" and f1_chunks <= current
+    f1.refresh_from_db()
+    assert (f1.status, f1.chunk_count) == ("FAILED", 0)
+    assert not Chunk.objects.filter(document=f1).exists()
+    assert Document.objects.filter(asset=indexed, status="COMPLETED").count() == 2
+    consistent()
+
+
+def test_consistency_check_reports_a_staged_generation_that_is_current(indexed):
+    document = Document.objects.filter(asset=indexed).first()
+    Document.objects.filter(pk=document.pk).update(
+        staged_version=document.version, building_version=document.version
+    )
+    report = consistency_check(stale_after_seconds=120)
+    assert {v.invariant for v in report.violations} == {"staged-generation"}
