@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Left
 
@@ -71,6 +72,22 @@ def index_settings_adopt(asset: Asset) -> None:
     asset.index_chunk_overlap = target.chunk_overlap
 
 
+def _delete_other_generations(document_ids: list) -> int:
+    """Delete the chunks of ``document_ids`` other than each one's staged generation.
+    A join written out: Django's ``exclude(document_version=F("document__…"))``
+    becomes ``id IN (SELECT … JOIN …)``, which the planner ran as a nested loop of
+    sequential scans (> 90 s for 10,000 chunks) when the statistics did not yet know
+    the rows, as right after a large ingestion."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {Chunk._meta.db_table} c USING {Document._meta.db_table} d "
+            "WHERE d.id = ANY(%s) AND c.document_id = d.id "
+            "AND c.document_version <> d.staged_version",
+            [document_ids],
+        )
+        return cursor.rowcount
+
+
 def index_switch(*, asset_id, operation_id, settings: IndexSettings) -> int:
     """Switch ``asset_id`` over to what the staged run ``operation_id`` built with
     ``settings``; returns how many documents switched. Every document whose end the
@@ -88,9 +105,7 @@ def index_switch(*, asset_id, operation_id, settings: IndexSettings) -> int:
     switching = documents.filter(staged_version__gt=0, last_operation_id=operation_id)
     ids = list(switching.values_list("pk", flat=True))
     if ids:
-        Chunk.objects.filter(document_id__in=ids).exclude(
-            document_version=F("document__staged_version")
-        ).delete()
+        _delete_other_generations(ids)
         of_staged = Chunk.objects.filter(
             document_id=OuterRef("pk"), document_version=OuterRef("staged_version")
         ).values("document_id")
