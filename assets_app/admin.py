@@ -217,7 +217,10 @@ class AssetWebhookAdmin(ReadOnlyAdmin):
 class AssetAdmin(admin.ModelAdmin):
     """Viewed and deleted here, and its budget limits changed (EDITOR; they apply at
     once, budget_limits.asset_set_budget); created and otherwise changed in the
-    dashboard or the API, whose services validate chunking and start operations."""
+    dashboard or the API, whose services validate chunking and start operations.
+    The embedding model and chunking are read-only here: a change must start a
+    REINDEX (services.asset_update_settings), so ``model_change`` links to the
+    asset's settings page instead."""
 
     inlines = [AutoUpdateInline, WebhookInline]
 
@@ -237,7 +240,7 @@ class AssetAdmin(admin.ModelAdmin):
     list_select_related = ["tenant"]
     date_hierarchy = "created_at"
     exclude = ["source_parameters"]  # shown by ``parameters``, secrets masked
-    readonly_fields = ["parameters"]
+    readonly_fields = ["parameters", "model_change"]
 
     @admin.display(description="source")
     def source(self, obj):
@@ -256,6 +259,18 @@ class AssetAdmin(admin.ModelAdmin):
     @admin.display(description="embedding model", ordering="embedding_model")
     def embedding(self, obj):
         return f"{obj.embedding_provider}/{obj.embedding_model}"
+
+    @admin.display(description="changing the model or chunking")
+    def model_change(self, obj):
+        url = reverse(
+            "assets:settings", kwargs={"tenant": obj.tenant.slug, "asset_id": obj.pk}
+        )
+        return format_html(
+            "Not here: it re-embeds every document (a REINDEX operation). Use "
+            'the <a href="{}">asset\'s settings page</a> or '
+            "<code>PATCH …/assets/{}</code>.",
+            url, obj.pk,
+        )  # fmt: skip
 
     @admin.display(description="documents", ordering="n_documents")
     def document_count(self, obj):
@@ -276,7 +291,8 @@ class AssetAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fixed = [f.name for f in Asset._meta.fields if f.name not in BUDGET_FIELDS]
-        return ["parameters", *(n for n in fixed if n != "source_parameters")]
+        return ["parameters", "model_change",
+                *(n for n in fixed if n != "source_parameters")]  # fmt: skip
 
     def save_model(self, request, obj, form, change):
         asset_set_budget(

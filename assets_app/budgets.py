@@ -10,25 +10,29 @@ metering that keeps them, for ingestion batches and search queries.
   queries (API.md: "Search queries count … against daily/monthly limits").
 - **Reservations** make two workers of one asset (or tenant) unable to overshoot
   together: before an embedding request, ``budget_reserve`` adds the estimate (the
-  chunks' cl100k tokens) to ``BudgetUsage.reserved`` of each period with a conditional
-  ``UPDATE … SET reserved = reserved + n WHERE used + reserved + n <= limit``; the
-  row lock it takes serializes concurrent reservations and PostgreSQL re-checks the
-  WHERE on the row as committed. ``budget_settle`` (in the transaction that stores
-  the batch) moves the provider's billed count into ``used``; ``budget_release``
-  gives the estimate back when the batch is not stored. A ``BudgetReservation`` row
-  per reservation makes settling or releasing happen once, and lets the next
-  operation of the asset release what a lost worker held (``budget_release_stale``).
+  chunks' cl100k tokens) to ``BudgetUsage.reserved`` of each period, after locking
+  the usage rows (``SELECT … FOR UPDATE``, in one order: asset, then total → month
+  → day) and checking ``used + reserved + n <= limit`` on them, so concurrent
+  reservations are serialized. ``budget_reserve_many`` does the same for many
+  assets (a tenant search) in a fixed number of queries. ``budget_settle`` (in the
+  transaction that stores the batch) moves the provider's billed count into
+  ``used``; ``budget_release`` gives the estimate back when the batch is not stored.
+  A ``BudgetReservation`` row per reservation makes settling or releasing happen
+  once, and lets the reaper release what a lost worker held when it requeues or
+  ends the operation (``budget_release_operation``), with the next operation of the
+  asset as a second net (``budget_release_stale``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Value
+from django.db.models import Q
 
 from config.errors import ApplicationError
 
@@ -38,6 +42,7 @@ logger = logging.getLogger("ragdesk.budgets")
 P = UsagePeriod
 EPOCH = dt.date(1970, 1, 1)
 STALE_QUERY_SECONDS = 600  # a search holds its reservation for about a second
+_USAGE = BudgetUsage._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -124,74 +129,171 @@ def exhausted_message(
     )
 
 
-def _asset_limits_key_share(asset_id) -> dict | None:
-    """The asset's tenant and limits, locked FOR KEY SHARE: the lock order asset →
-    usage rows of every other writer (a batch, ``asset_delete``), taken before the
-    usage rows, so a delete cannot deadlock with a reservation. KEY SHARE blocks only
-    a delete, not batches (NO KEY UPDATE) or other reservations."""
-    fields = ["tenant_id", *(lim.field for lim in LIMITS)]
+def _assets_limits_key_share(asset_ids) -> dict:
+    """Asset id → its tenant and limits, the rows locked FOR KEY SHARE in id order:
+    the lock order asset → usage rows of every other writer (a batch,
+    ``asset_delete``), taken before the usage rows, so a delete cannot deadlock with
+    a reservation. KEY SHARE blocks only a delete, not batches (NO KEY UPDATE) or
+    other reservations. Assets gone are not in the result."""
+    fields = ["id", "tenant_id", *(lim.field for lim in LIMITS)]
     table = Asset._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(fields)} FROM {table} WHERE id = %s FOR KEY SHARE",
-            [asset_id],
+            f"SELECT {', '.join(fields)} FROM {table} WHERE id = ANY(%s) "
+            "ORDER BY id FOR KEY SHARE",
+            [list(asset_ids)],
         )
-        found = cursor.fetchone()
-    return None if found is None else dict(zip(fields, found, strict=True))
+        rows = [dict(zip(fields, found, strict=True)) for found in cursor.fetchall()]
+    return {row["id"]: row for row in rows}
+
+
+def _usage_locked(asset_ids, keys) -> dict:
+    """(asset id, period, start) → ``[id, used, reserved]`` of the usage rows of
+    ``keys`` ((period, start) pairs), locked FOR UPDATE in one order, asset id then
+    total → month → day, the order every writer of usage rows takes, so no two of
+    them wait for each other in a cycle. SQL rather than the ORM: a tenant search
+    locks rows of every asset, and model instances cost more than the query."""
+    periods, starts = zip(*keys, strict=True) if keys else ((), ())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, asset_id, period, start, used, reserved FROM {_USAGE} "
+            "WHERE asset_id = ANY(%s) AND (period, start) IN "
+            "(SELECT * FROM unnest(%s::text[], %s::date[])) ORDER BY asset_id, "
+            "CASE period WHEN 'TOTAL' THEN 0 WHEN 'MONTH' THEN 1 ELSE 2 END "
+            "FOR UPDATE",
+            [list(asset_ids), list(periods), list(starts)],
+        )
+        return {(a, p, s): [i, used, held] for i, a, p, s, used, held in cursor}
+
+
+def budget_reserve_many(
+    *, asset_ids, tokens: int, now: dt.datetime | None = None, operation_id=None,
+    periods=(P.TOTAL, P.MONTH, P.DAY), what: str = "this batch",
+) -> tuple[dict, dict]:  # fmt: skip
+    """Reserve ``tokens`` (an estimate, cl100k) for each asset of ``asset_ids``
+    against each of its limits of ``periods`` at ``now`` (UTC): for each asset all
+    or none, the assets independently, in one transaction of five statements
+    whatever their number. Returns ``(reserved, refused)``: asset id → the
+    BudgetReservation to settle or release, and asset id → the BudgetExhausted
+    naming its first limit (total, month, day) that ``used + reserved + tokens``
+    would cross. Assets gone are in neither. The usage rows are locked
+    (``_usage_locked``) before they are checked, so concurrent reservations of one
+    asset cannot overshoot together."""
+    now = now or utc_now()
+    # In LIMITS' order, total → month → day, as the rows are locked.
+    keys = [(lim, period_start(lim.period, now)) for lim in LIMITS
+            if lim.period in periods]  # fmt: skip
+    pairs = [(lim.period, start) for lim, start in keys]
+    with transaction.atomic():
+        assets = _assets_limits_key_share(asset_ids)
+        if not assets:
+            return {}, {}
+        new = [
+            (row["tenant_id"], a, *pair) for a, row in assets.items() for pair in pairs
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {_USAGE} (tenant_id, asset_id, period, start, used, "
+                "reserved) SELECT t, a, p, s, 0, 0 FROM unnest(%s::uuid[], "
+                "%s::uuid[], %s::text[], %s::date[]) AS n(t, a, p, s) "
+                "ON CONFLICT DO NOTHING",
+                [list(column) for column in zip(*new, strict=True)],
+            )
+        usage = _usage_locked(assets, pairs)
+        fits, refused = [], {}
+        for asset_id, row in assets.items():
+            for lim, start in keys:
+                _, used, held = usage[asset_id, lim.period, start]
+                cap = row[lim.field]
+                if cap is not None and used + held + tokens > cap:
+                    refused[asset_id] = BudgetExhausted(
+                        exhausted_message(
+                            lim, start, cap=cap, used=used + held, needs=tokens,
+                            what=what,
+                        ),
+                        limit=lim.wire, now=now,
+                        resets_at=period_reset(lim.period, start),
+                    )  # fmt: skip
+                    break
+            else:
+                fits.append(asset_id)
+        if not fits:
+            return {}, refused
+        periods_json = [[period, start.isoformat()] for period, start in pairs]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_USAGE} SET reserved = reserved + %s WHERE id = ANY(%s)",
+                [tokens, [usage[a, p, s][0] for a in fits for p, s in pairs]],
+            )
+            cursor.execute(
+                f"INSERT INTO {BudgetReservation._meta.db_table} (asset_id, "
+                "operation_id, tokens, periods, created_at) SELECT a, %s, %s, "
+                "%s::jsonb, now() FROM unnest(%s::uuid[]) AS a "
+                "RETURNING id, asset_id, created_at",
+                [operation_id, tokens, json.dumps(periods_json), fits],
+            )
+            created = {
+                a: BudgetReservation(
+                    pk=pk, asset_id=a, operation_id=operation_id, tokens=tokens,
+                    periods=periods_json, created_at=created_at,
+                )
+                for pk, a, created_at in cursor
+            }  # fmt: skip
+    return created, refused
 
 
 def budget_reserve(
     *, asset_id, tokens: int, now: dt.datetime | None = None, operation_id=None,
     periods=(P.TOTAL, P.MONTH, P.DAY), what: str = "this batch",
 ) -> BudgetReservation | None:  # fmt: skip
-    """Reserve ``tokens`` (an estimate, cl100k) against each of the asset's limits of
-    ``periods`` at ``now`` (UTC), all or none. Returns the reservation to settle or
-    release, or None when the asset is gone. Raises BudgetExhausted naming the first
-    limit (total, month, day) that ``used + reserved + tokens`` would cross."""
-    now = now or utc_now()
-    with transaction.atomic():
-        row = _asset_limits_key_share(asset_id)
-        if row is None:
-            return None
-        keys = [(lim, period_start(lim.period, now)) for lim in LIMITS
-                if lim.period in periods]  # fmt: skip
-        BudgetUsage.objects.bulk_create(
-            [BudgetUsage(tenant_id=row["tenant_id"], asset_id=asset_id,
-                         period=lim.period, start=start) for lim, start in keys],
-            ignore_conflicts=True,
-        )  # fmt: skip
-        for lim, start in keys:  # always total → month → day: no lock cycles
-            rows = BudgetUsage.objects.filter(
-                asset_id=asset_id, period=lim.period, start=start
+    """budget_reserve_many for one asset: returns its reservation to settle or
+    release, or None when the asset is gone; raises its BudgetExhausted."""
+    reserved, refused = budget_reserve_many(
+        asset_ids=[asset_id], tokens=tokens, now=now, operation_id=operation_id,
+        periods=periods, what=what,
+    )  # fmt: skip
+    if asset_id in refused:
+        raise refused[asset_id]
+    return reserved.get(asset_id)
+
+
+def _apply(settlements: list[tuple[BudgetReservation, int]]) -> None:
+    """Delete each reservation's row and move its billed count into ``used``,
+    giving back its estimate from ``reserved`` only when the row was still there
+    (released already, by the reaper or a resume: only ``used`` moves)."""
+    if not settlements:
+        return
+    table = BudgetReservation._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {table} WHERE id = ANY(%s) RETURNING id",
+            [[r.pk for r, _ in settlements]],
+        )
+        still_held = {found for (found,) in cursor.fetchall()}
+    deltas: dict = {}
+    for reservation, billed in settlements:
+        held = reservation.tokens if reservation.pk in still_held else 0
+        for period, start in reservation.periods:
+            key = (reservation.asset_id, period, dt.date.fromisoformat(start))
+            used, reserved = deltas.get(key, (0, 0))
+            deltas[key] = (used + billed, reserved + held)
+    rows = _usage_locked(
+        {asset_id for asset_id, _, _ in deltas},
+        {(period, start) for _, period, start in deltas},
+    )
+    # The asset may be gone (its rows SET NULL): then there is no row to count in.
+    found = [(rows[key][0], *delta) for key, delta in deltas.items() if key in rows]
+    if found:
+        # One statement for any number of rows (bulk_update's CASE per row costs
+        # milliseconds per row to build); the rows are locked, in order, above.
+        ids, used, held = (list(column) for column in zip(*found, strict=True))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_USAGE} AS u SET used = u.used + d.used,"
+                " reserved = u.reserved - d.held FROM unnest(%s::bigint[], "
+                "%s::bigint[], %s::bigint[]) AS d(id, used, held) WHERE u.id = d.id",
+                [ids, used, held],
             )
-            cap = row[lim.field]
-            if cap is not None:
-                rows = rows.filter(used__lte=Value(cap - tokens) - F("reserved"))
-            if not rows.update(reserved=F("reserved") + tokens):
-                usage = BudgetUsage.objects.get(
-                    asset_id=asset_id, period=lim.period, start=start
-                )
-                message = exhausted_message(
-                    lim, start, cap=cap, used=usage.used + usage.reserved,
-                    needs=tokens, what=what,
-                )  # fmt: skip
-                raise BudgetExhausted(
-                    message, limit=lim.wire, now=now,
-                    resets_at=period_reset(lim.period, start),
-                )  # fmt: skip
-        return BudgetReservation.objects.create(
-            asset_id=asset_id, operation_id=operation_id, tokens=tokens,
-            periods=[[lim.period, start.isoformat()] for lim, start in keys],
-        )  # fmt: skip
-
-
-def _apply(reservation: BudgetReservation, *, billed: int) -> None:
-    deleted, _ = BudgetReservation.objects.filter(pk=reservation.pk).delete()
-    held = reservation.tokens if deleted else 0  # released already by a resume
-    for period, start in reservation.periods:
-        BudgetUsage.objects.filter(
-            asset_id=reservation.asset_id, period=period, start=start
-        ).update(used=F("used") + billed, reserved=F("reserved") - held)
 
 
 def budget_settle(reservation: BudgetReservation | None, *, billed: int) -> None:
@@ -199,20 +301,48 @@ def budget_settle(reservation: BudgetReservation | None, *, billed: int) -> None
     ``reservation`` and free its estimate. Call it inside the transaction that
     stores what was billed, so usage commits or rolls back with it."""
     if reservation is not None:
+        budget_settle_many([(reservation, billed)])
+
+
+def budget_settle_many(settlements: list[tuple[BudgetReservation, int]]) -> None:
+    """budget_settle for several ``(reservation, billed tokens)`` at once, in one
+    transaction of a fixed number of queries (a tenant search's assets)."""
+    if settlements:
         with transaction.atomic():
-            _apply(reservation, billed=billed)
+            _apply(settlements)
 
 
 def budget_release(reservation: BudgetReservation | None) -> None:
     """Free ``reservation`` unused (its batch was not stored). Never raises: with the
     database gone, the operation's next attempt releases it."""
-    if reservation is None:
+    if reservation is not None:
+        budget_release_all([reservation])
+
+
+def budget_release_all(reservations) -> None:
+    """budget_release for several reservations at once; never raises."""
+    settlements = [(r, 0) for r in reservations if r is not None]
+    if not settlements:
         return
     try:
         with transaction.atomic():
-            _apply(reservation, billed=0)
+            _apply(settlements)
     except Exception:  # noqa: BLE001 - the caller is raising its own error already
-        logger.warning("budget reservation %s not released", reservation.pk)
+        logger.warning("%d budget reservation(s) not released", len(settlements))
+
+
+def budget_release_operation(*, operation_id) -> int:
+    """Release every reservation of ``operation_id`` unused, inside the caller's
+    transaction (which changes the operation's status: operations_app/recovery.py),
+    so the status change and the release commit together. For a worker that can no
+    longer settle: lost (the reaper) or stopped and requeued. A hung worker that
+    wakes later finds its row gone and gives nothing back twice (``_apply``); its
+    batch cannot be stored, being fenced by ``attempt``. Raises what the database
+    raises. Returns how many were released."""
+    held = list(BudgetReservation.objects.filter(operation_id=operation_id))
+    with transaction.atomic():
+        _apply([(reservation, 0) for reservation in held])
+    return len(held)
 
 
 def budget_release_stale(*, asset_id, now: dt.datetime | None = None) -> int:
@@ -226,9 +356,16 @@ def budget_release_stale(*, asset_id, now: dt.datetime | None = None) -> int:
         | Q(created_at__lt=now - dt.timedelta(seconds=STALE_QUERY_SECONDS))
     )
     held = list(stale)
-    for reservation in held:
-        budget_release(reservation)
+    budget_release_all(held)
     return len(held)
+
+
+def budget_split(billed: int, parts: int) -> list[int]:
+    """``billed`` tokens shared by ``parts`` payers in whole tokens: each gets the
+    floor of the even share and the first ``billed mod parts`` one more, so the
+    shares add up to ``billed`` exactly (a tenant search, docs/api.md "Budgets")."""
+    share, rest = divmod(billed, parts)
+    return [share + (i < rest) for i in range(parts)]
 
 
 def usd_to_tokens(usd: Decimal, price_per_million: Decimal) -> int:

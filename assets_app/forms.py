@@ -31,6 +31,8 @@ ERROR_FIELDS = {
     "displayName": "display_name",
     "chunkSize": "chunk_size",
     "chunkOverlap": "chunk_overlap",
+    "embeddingModel": "embedding_model",
+    "embeddingDimensions": "embedding_model",
     "files": "files",
     "path": "path",
     "glob": "glob",
@@ -128,7 +130,8 @@ class ChunkingFields(forms.Form):
     embedding_model = forms.ChoiceField(
         label="Embedding model", choices=embedding_model_choices, required=False,
         initial=DEFAULT_MODEL,
-        help_text="The built-in model is offline and free; it cannot be changed later.",
+        help_text="The built-in model is offline and free. Changing the model later "
+        "re-embeds every document (a REINDEX operation).",
     )  # fmt: skip
     chunk_size = chunk_size_field(
         initial=512,
@@ -266,9 +269,16 @@ def usd_field(period: str) -> forms.DecimalField:
 
 
 class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
-    """Name and chunking; for a source type given as ``descriptor`` (web, git) also its
-    parameters, filled from the asset (secrets blank: left empty, they are kept)."""
+    """Name, embedding model and chunking, budget; for a source type given as
+    ``descriptor`` (web, git) also its parameters, filled from the asset (secrets
+    blank: left empty, they are kept). The model picker lists what
+    ``GET …/assets:embeddingModels`` lists; left out of a post, the model stays."""
 
+    embedding_model = forms.ChoiceField(
+        label="Embedding model", required=False,
+        help_text="Changing it re-embeds every document with the new model (a "
+        "REINDEX operation).",
+    )  # fmt: skip
     chunk_size = chunk_size_field(
         help_text="Changing it re-embeds every document (a REINDEX operation).",
     )
@@ -296,25 +306,55 @@ class AssetSettingsForm(SourceParameterFields, forms.ModelForm):
 
     def __init__(self, *args, descriptor: SourceTypeDescriptor | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        current = self.current_model()
+        choices = embedding_model_choices()
+        if current not in {value for value, _ in choices}:
+            # A model no longer offered here (its price row deleted, the local
+            # extra uninstalled) stays selectable as "no change".
+            choices.insert(0, (current, f"{current} (current; no longer offered)"))
+        self.fields["embedding_model"].choices = choices
+        self.initial.setdefault("embedding_model", current)
         if descriptor is not None:
             self.add_parameter_fields(descriptor)
             for p in descriptor.parameters:
                 if not p.secret and p.name in self.instance.source_parameters:
                     self.initial[p.name] = self.instance.source_parameters[p.name]
-            names = [p.name for p in descriptor.parameters]
-            self.order_fields(["display_name", *names])
+        names = [p.name for p in descriptor.parameters] if descriptor else []
+        self.order_fields(["display_name", *names, "embedding_model", "chunk_size"])
+
+    def current_model(self) -> str:
+        return f"{self.instance.embedding_provider}/{self.instance.embedding_model}"
+
+    def chosen_model(self) -> tuple[str, str]:
+        """(provider, model) chosen; the asset's when the field was left out."""
+        chosen = self.cleaned_data.get("embedding_model") or self.current_model()
+        provider, model = chosen.split("/", 1)
+        return provider, model
+
+    def model_changed(self) -> bool:
+        return self.chosen_model() != (
+            self.instance.embedding_provider, self.instance.embedding_model,
+        )  # fmt: skip
+
+    def chunking_changed(self) -> bool:
+        data = self.cleaned_data
+        return (data["chunk_size"], data["chunk_overlap"]) != (
+            self.instance.chunk_size, self.instance.chunk_overlap,
+        )  # fmt: skip
 
     def _post_clean(self):
         pass  # no model validation or instance update: the service decides and saves
 
     def budget_limits(self) -> dict:
-        """The token limits changed in this form, USD ones converted with the asset
-        model's price (budget_limits.budget_limits_from_input, whose
-        ValidationFailed names the API members; ERROR_FIELDS maps them back)."""
+        """The token limits changed in this form, USD ones converted with the price
+        of the chosen model (the new one on a model change, as the API does;
+        budget_limits.budget_limits_from_input, whose ValidationFailed names the
+        API members; ERROR_FIELDS maps them back)."""
         data, changed = self.cleaned_data, self.changed_data
+        provider, model = self.chosen_model()
         return budget_limits_from_input(
-            provider=self.instance.embedding_provider,
-            model=self.instance.embedding_model,
+            provider=provider,
+            model=model,
             budget={lim.wire: data[lim.field] for lim in LIMITS
                     if lim.field in changed},
             currency_budget={lim.cost_wire: data[f"{lim.field}_usd"] for lim in LIMITS

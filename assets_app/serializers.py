@@ -114,15 +114,21 @@ class CurrencyBudgetInput(StrictSerializer):
 
 
 class EmbeddingInput(StrictSerializer):
-    """``provider``, ``model`` and ``dimensions`` are checked by the view: on create
-    against the catalogue (ModelPrice), on PATCH against the asset's (a model change
-    is not supported yet)."""
+    """``provider``, ``model`` and ``dimensions`` are checked by the services against
+    the catalogue (ModelPrice, services.embedding_model_checked); on PATCH a new
+    model starts a REINDEX."""
 
-    provider = serializers.CharField(required=False)
-    model = serializers.CharField(required=False)
-    dimensions = serializers.IntegerField(required=False)
-    chunkSize = serializers.IntegerField(required=False)
-    chunkOverlap = serializers.IntegerField(required=False)
+    provider = serializers.CharField(
+        required=False, help_text="With model: a row of assets:embeddingModels."
+    )
+    model = serializers.CharField(
+        required=False, help_text="On PATCH, another model starts a REINDEX."
+    )
+    dimensions = serializers.IntegerField(
+        required=False, help_text="Optional; must be the model's."
+    )
+    chunkSize = serializers.IntegerField(required=False, help_text="Tokens.")
+    chunkOverlap = serializers.IntegerField(required=False, help_text="Tokens.")
 
 
 class SourceTypeField(serializers.ChoiceField):

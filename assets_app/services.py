@@ -27,10 +27,20 @@ from operations_app.failures import operation_note_chunks_removed
 from operations_app.models import Operation, OperationStatus, OperationType
 from operations_app.services import operation_create, operations_fail_for_deleted_asset
 
+from .embedding import provider_available
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
 from .ingestion.switch import index_settings_adopt
-from .models import Asset, Chunk, Document, Membership, Role, SourceType, UploadedFile
-from .selectors import model_max_input_tokens
+from .models import (
+    Asset,
+    Chunk,
+    Document,
+    Membership,
+    ModelPrice,
+    Role,
+    SourceType,
+    UploadedFile,
+)
+from .selectors import model_max_input_tokens, model_price_get
 from .sources import SourceError
 from .sources import git as git_source
 from .sources.checks import source_parameters_changed, source_parameters_check
@@ -227,36 +237,156 @@ def asset_create_from_source(
     return asset, op
 
 
+def embedding_model_checked(
+    *, provider: str, model: str, dimensions: int | None = None
+) -> ModelPrice:
+    """The ModelPrice row of ``provider``/``model``: a model assets may use here (the
+    rows ``GET …/assets:embeddingModels`` lists; the ``local`` provider only where its
+    extra is installed). ``dimensions``, if given, must be the row's. Raises
+    ValidationFailed naming ``embeddingModel`` or ``embeddingDimensions`` (on the
+    wire ``embedding.model`` / ``embedding.dimensions``)."""
+    row = model_price_get(provider=provider, model=model)
+    if row is None or not provider_available(provider):
+        raise ValidationFailed(
+            f"{provider}/{model} is not an embedding model of this server; "
+            f"see assets:embeddingModels.",
+            errors={"embeddingModel": [f"Unknown model {provider}/{model}."]},
+        )
+    if dimensions is not None and dimensions != row.dimensions:
+        raise ValidationFailed(
+            f"{provider}/{model} gives {row.dimensions} dimensions.",
+            errors={"embeddingDimensions": [f"Must be {row.dimensions}."]},
+        )
+    return row
+
+
+def _model_change(asset: Asset, provider, model, dimensions) -> dict | None:
+    """The ``embedding_*`` fields a settings change gives ``asset``: None when the
+    model stays (given values equal to the asset's are no change, so a body read
+    back may be sent again, even for a model whose price row is gone). Raises
+    ValidationFailed as embedding_model_checked."""
+    provider = asset.embedding_provider if provider is None else provider
+    model = asset.embedding_model if model is None else model
+    if (provider, model) == (asset.embedding_provider, asset.embedding_model):
+        current = asset.embedding_dimensions
+        if dimensions not in (None, current):
+            raise ValidationFailed(
+                f"{provider}/{model} gives {current} dimensions.",
+                errors={"embeddingDimensions": [f"Must be {current}."]},
+            )
+        return None
+    if not asset.vectorized:
+        raise ValidationFailed(
+            "This asset is not vectorized, so it has no embedding model.",
+            errors={"embeddingModel": ["Only vectorized assets have a model."]},
+        )
+    row = embedding_model_checked(provider=provider, model=model, dimensions=dimensions)
+    return {
+        "embedding_provider": provider,
+        "embedding_model": model,
+        "embedding_dimensions": row.dimensions,
+    }
+
+
 def asset_update_settings(
     *,
     actor: Membership,
     asset: Asset,
     display_name: str | None = None,
+    embedding_provider: str | None = None,
+    embedding_model: str | None = None,
+    embedding_dimensions: int | None = None,
     chunk_size: int | None = None,
     chunk_overlap: int | None = None,
     source_parameters: dict | None = None,
     dry_run: bool = False,
 ) -> tuple[Asset, Operation | None]:
     """Change only the given fields (API.md "PATCH semantics"). A name change applies at
-    once; a chunk size or overlap change starts a REINDEX, returned with the asset; new
-    ``source_parameters`` of a web or git asset (checked like on create; a secret not
-    given keeps its stored value) start a REFRESH (a REINDEX re-reads them anyway).
+    once. A new embedding model (``embedding_provider``/``embedding_model``, a row of
+    ``assets:embeddingModels``; its dimensions come from that row and
+    ``embedding_dimensions``, if given, must equal them) or a new chunk size or
+    overlap (tokens; the size within the new model's input limit) starts a REINDEX,
+    or turns the queued operation into one (operation_create), returned with the
+    asset. New ``source_parameters`` of a web or git asset (checked like on create;
+    a secret not given keeps its stored value) start a REFRESH (a REINDEX re-reads
+    them anyway).
+
+    Budget limits stay as stored, in tokens, across a model change: a USD limit was
+    converted with the old price when it was set and is not converted again (the
+    server does not know which limits were given in USD; docs/api.md "Budgets").
+
     ``dry_run`` checks the role and the values and returns ``(asset, None)`` without
     saving (the dashboard's confirmation step). Raises PermissionDenied or
-    ValidationFailed; nothing is saved on error."""
+    ValidationFailed (errors keyed ``displayName``, ``embeddingModel``,
+    ``embeddingDimensions``, ``chunkSize``, ``chunkOverlap`` or a source parameter);
+    nothing is saved on error."""
     _require_for_asset(actor, asset, Role.EDITOR, "change asset settings")
+    given = {
+        "display_name": display_name, "embedding_provider": embedding_provider,
+        "embedding_model": embedding_model,
+        "embedding_dimensions": embedding_dimensions, "chunk_size": chunk_size,
+        "chunk_overlap": chunk_overlap, "source_parameters": source_parameters,
+    }  # fmt: skip
+    if dry_run:
+        _settings_checked(actor, asset, **given)
+        return asset, None
+    with transaction.atomic():
+        # Checked against the locked row, so that a concurrent change (another
+        # model, other chunking) cannot slip in between the check and the write.
+        asset = Asset.objects.select_for_update().get(pk=asset.pk)
+        changes, new_parameters = _settings_checked(actor, asset, **given)
+        reindex = any(f != "display_name" for f in changes)
+        for field, value in changes.items():
+            setattr(asset, field, value)
+        fields = [*changes, "modified_at"]
+        if new_parameters is not None:
+            asset.source_parameters = new_parameters
+            fields.append("source_parameters")
+        asset.save(update_fields=fields)
+        op = None
+        if reindex or new_parameters is not None:
+            # After the save: the operation (or the queued one it joins) records the
+            # model it will embed with.
+            op = operation_create(
+                asset=asset, created_by=_actor_name(actor),
+                type=OperationType.REINDEX if reindex else OperationType.REFRESH,
+            )
+    return asset, op
+
+
+def _settings_checked(
+    actor: Membership, asset: Asset, *, display_name, embedding_provider,
+    embedding_model, embedding_dimensions, chunk_size, chunk_overlap,
+    source_parameters,
+) -> tuple[dict, dict | None]:  # fmt: skip
+    """``(Asset field → new value, new source parameters or None)`` of a settings
+    change: a changed model or chunking among the fields means a REINDEX. Raises
+    ValidationFailed with every field's errors (asset_update_settings)."""
     new_size = asset.chunk_size if chunk_size is None else chunk_size
     new_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
-    errors = {}
-    if display_name is not None and not display_name.strip():
-        errors["displayName"] = ["The name cannot be empty."]
+    errors, changes = {}, {}
+    if display_name is not None:
+        if not display_name.strip():
+            errors["displayName"] = ["The name cannot be empty."]
+        changes["display_name"] = display_name.strip()[:200]
     try:
-        validate_chunking(
-            provider=asset.embedding_provider, model=asset.embedding_model,
-            chunk_size=new_size, chunk_overlap=new_overlap,
+        model = _model_change(
+            asset, embedding_provider, embedding_model, embedding_dimensions
         )
+        changes.update(model or {})
     except ValidationFailed as exc:
         errors.update(exc.errors)
+    if "embeddingModel" not in errors:  # else there is no input limit to check with
+        try:
+            validate_chunking(
+                provider=changes.get("embedding_provider", asset.embedding_provider),
+                model=changes.get("embedding_model", asset.embedding_model),
+                chunk_size=new_size, chunk_overlap=new_overlap,
+            )  # fmt: skip
+        except ValidationFailed as exc:
+            errors.update(exc.errors)
+    if (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap):
+        changes.update(chunk_size=new_size, chunk_overlap=new_overlap)
     new_parameters = None
     if source_parameters is not None:
         try:
@@ -267,30 +397,10 @@ def asset_update_settings(
         except ValidationFailed as exc:
             errors.update(exc.errors)
     if errors:
-        raise ValidationFailed("The settings are invalid; nothing was saved.", errors=errors)
-    reindex = (new_size, new_overlap) != (asset.chunk_size, asset.chunk_overlap)
-    if dry_run:
-        return asset, None
-    with transaction.atomic():
-        asset = Asset.objects.select_for_update().get(pk=asset.pk)
-        fields = ["modified_at"]
-        if display_name is not None:
-            asset.display_name = display_name.strip()[:200]
-            fields.append("display_name")
-        if reindex:
-            asset.chunk_size, asset.chunk_overlap = new_size, new_overlap
-            fields += ["chunk_size", "chunk_overlap"]
-        if new_parameters is not None:
-            asset.source_parameters = new_parameters
-            fields.append("source_parameters")
-        asset.save(update_fields=fields)
-        op = None
-        if reindex or new_parameters is not None:
-            op = operation_create(
-                asset=asset, created_by=_actor_name(actor),
-                type=OperationType.REINDEX if reindex else OperationType.REFRESH,
-            )
-    return asset, op
+        raise ValidationFailed(
+            "The settings are invalid; nothing was saved.", errors=errors
+        )
+    return changes, new_parameters
 
 
 def asset_refresh(

@@ -5,14 +5,15 @@ cost is USD = tokens × the asset model's *current* price per 1,000,000 tokens (
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import Coalesce
 
 from operations_app.models import operation_cost
 
-from .budgets import LIMITS, P, period_start, utc_now
+from .budgets import LIMITS, Limit, P, period_reset, period_start, utc_now
 from .models import Asset, BudgetUsage, ModelPrice, Tenant
 from .selectors import asset_price_per_million, asset_totals
 
@@ -65,6 +66,50 @@ def asset_budget(asset: Asset, *, now: dt.datetime | None = None) -> dict | None
         "dailyCostUsed": operation_cost(used[P.DAY], price),
         "pricePerMillionTokens": price,
     }
+
+
+@dataclass(frozen=True)
+class BudgetLeft:
+    """What the tightest of an asset's limits leaves: ``tokens`` (>= 0) below
+    ``limit`` (budgets.LIMITS) now, ``resets_at`` when that limit resets (UTC; None
+    for the total, which never does)."""
+
+    tokens: int
+    limit: Limit
+    resets_at: dt.datetime | None
+
+
+def asset_budget_left(
+    asset: Asset, *, now: dt.datetime | None = None,
+    periods=(P.TOTAL, P.MONTH, P.DAY),
+) -> BudgetLeft | None:  # fmt: skip
+    """The smallest ``limit − used − reserved`` (tokens, at least 0) over the limits
+    of ``periods`` that ``asset`` has at ``now`` (UTC): what the next reservation can
+    still take (budgets.budget_reserve checks the same sum). Cost limits are stored
+    as token limits (budget_limits.py), so they are among them. None when the asset
+    is not vectorized or none of those limits is set (unlimited). On a tie the
+    limit listed first in LIMITS (total, month, day) is named."""
+    caps = [(lim, getattr(asset, lim.field)) for lim in LIMITS
+            if lim.period in periods]  # fmt: skip
+    caps = [(lim, cap) for lim, cap in caps if cap is not None]
+    if not asset.vectorized or not caps:
+        return None
+    now = now or utc_now()
+    rows = BudgetUsage.objects.filter(_current_rows(now), asset=asset)
+    held = _used(
+        rows.annotate(held=F("used") + F("reserved")).values_list(
+            "period", "start", "held"
+        ),
+        now,
+    )
+    left, lim = min(
+        ((max(0, cap - held[lim.period]), lim) for lim, cap in caps),
+        key=lambda pair: pair[0],
+    )
+    return BudgetLeft(
+        tokens=left, limit=lim,
+        resets_at=period_reset(lim.period, period_start(lim.period, now)),
+    )  # fmt: skip
 
 
 def assets_load_budgets(assets: list[Asset], *, now: dt.datetime | None = None):

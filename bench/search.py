@@ -151,13 +151,13 @@ def seed_tenant(n_assets: int):
     )
 
 
-def _index_sql(dims: int) -> str:
+def _hnsw_migration():
+    """The migration that defines the HNSW indexes as the product builds them."""
     import importlib
 
-    migration = importlib.import_module(
-        "assets_app.migrations.0003_hnsw_indexes_and_model_prices"
+    return importlib.import_module(
+        "assets_app.migrations.0011_hnsw_ef_construction_128"
     )
-    return migration.index_sql(dims)
 
 
 def load(corpus: Corpus, n_chunks: int, seed: int, maintenance_work_mem: str) -> dict:
@@ -191,7 +191,7 @@ def load(corpus: Corpus, n_chunks: int, seed: int, maintenance_work_mem: str) ->
     }
     timings = {}
     with connection.cursor() as cursor:
-        cursor.execute("DROP INDEX IF EXISTS chunk_embedding_hnsw_384")
+        cursor.execute(f"DROP INDEX IF EXISTS {_hnsw_migration().index_name(DIMS)}")
         cursor.execute("DROP INDEX IF EXISTS chunk_search_vector_gin")
     raw = connection.connection
     register_vector(raw)
@@ -239,7 +239,7 @@ def load(corpus: Corpus, n_chunks: int, seed: int, maintenance_work_mem: str) ->
         )
         timings["gin"] = time.perf_counter() - started
         started = time.perf_counter()
-        cursor.execute(_index_sql(DIMS))
+        cursor.execute(_hnsw_migration().index_sql(DIMS))
         timings["hnsw"] = time.perf_counter() - started
         started = time.perf_counter()
         cursor.execute("VACUUM ANALYZE assets_app_chunk")
@@ -374,7 +374,8 @@ def main() -> int:
         cursor.execute("SELECT count(*) FROM assets_app_chunk")
         (n,) = cursor.fetchone()
         cursor.execute(
-            "SELECT pg_size_pretty(pg_relation_size('chunk_embedding_hnsw_384'))"
+            "SELECT pg_size_pretty(pg_relation_size(%s))",
+            [_hnsw_migration().index_name(DIMS)],
         )
         (size,) = cursor.fetchone()
     from assets_app.search.vector import ef_search

@@ -29,6 +29,7 @@ def _to_pending(op: Operation, *, kind: str, actor: str, message: str) -> None:
     kind, and unchanged ones again, so ``itemsProcessed`` restarts at the documents it
     deleted (gone from the listing) and ``documentsUnchanged`` at 0."""
     services.check_transition(op.status, S.PENDING)
+    _release_budget(op)
     op.items_processed, op.documents_unchanged = op.documents_deleted, 0
     op.status, op.heartbeat_at = S.PENDING, None
     op.save(update_fields=["status", "items_processed", "documents_unchanged", "heartbeat_at"])
@@ -201,6 +202,7 @@ def _recover_one(operation_id, cutoff, cancel_cutoff, max_attempts: int) -> bool
             "to finish."
         )
         services.check_transition(op.status, status)
+        _release_budget(op)
         op.status, op.completed_at, op.error_message = status, timezone.now(), message
         op.save(update_fields=["status", "completed_at", "error_message"])
         services._event(
@@ -216,6 +218,17 @@ def _recover_one(operation_id, cutoff, cancel_cutoff, max_attempts: int) -> bool
         f"(attempt {op.attempt + 1} of {max_attempts}).",
     )  # fmt: skip
     return True
+
+
+def _release_budget(op: Operation) -> None:
+    """Give back the tokens the operation's worker reserved for a batch it will
+    never store, in the transaction of the status change, rather than at the
+    asset's next operation start (assets_app/budgets.py "Reservations")."""
+    from assets_app.budgets import budget_release_operation
+
+    released = budget_release_operation(operation_id=op.id)
+    if released:
+        logger.info("operation %s: released %d budget reservation(s)", op.id, released)
 
 
 def _settle_documents(asset_id) -> None:

@@ -9,10 +9,12 @@ Decisions the contract leaves open:
 - ``ETag`` versions the asset's settings (id + modification time): it changes with
   what PATCH can change, not with the live counters (``documentCount``, …), so an
   ingestion in progress does not turn every PATCH into a 412.
-- The embedding model is chosen at creation (a row of ``assets:embeddingModels``);
-  a PATCH accepts ``embedding.provider``, ``model`` and ``dimensions`` only with the
-  values the asset has (so a client may send back what it read); another value is a
-  400 saying changing it is not supported yet.
+- The embedding model is a row of ``assets:embeddingModels``, chosen at creation
+  and changed by a PATCH of ``embedding.provider`` / ``model`` (a REINDEX; the
+  dimensions follow the model, so ``dimensions``, if sent, must be its). Values
+  equal to the asset's are no change, so a client may send back what it read.
+  Token budget limits stay as stored across a model change (USD ones are not
+  converted again).
 - ``autoUpdate`` takes ``autoUpdateConfig``'s shape plus ``webhookAuthMode``
   (URL_SECRET or HMAC_SHA256, default HMAC_SHA256), which API.md's config leaves
   out although the webhook has an ``authMode``. A response carries ``webhook`` only

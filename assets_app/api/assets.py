@@ -249,8 +249,9 @@ class AssetUploadAPI(TenantAPIView):
 
 
 class AssetDetailAPI(TenantAPIView):
-    """GET (with ETag), PATCH (``displayName``, ``embedding.chunkSize`` /
-    ``chunkOverlap`` — a REINDEX; ``sourceConfig`` of a web or git asset — a REFRESH;
+    """GET (with ETag), PATCH (``displayName``, ``embedding.provider`` / ``model`` /
+    ``chunkSize`` / ``chunkOverlap`` — a REINDEX; ``sourceConfig`` of a web or git
+    asset — a REFRESH;
     ``autoUpdate`` / ``disableAutoUpdate``; honours If-Match, 412), DELETE (204) of
     one asset."""
 
@@ -279,12 +280,19 @@ class AssetDetailAPI(TenantAPIView):
             **problems(400, *TENANT_ERRORS, 412),
         },
         examples=[
-            examples.PATCH_NAME, examples.PATCH_CHUNKING, examples.PATCH_BUDGET,
+            examples.PATCH_NAME, examples.PATCH_CHUNKING, examples.PATCH_MODEL,
+            examples.PATCHED_MODEL, examples.PATCH_BUDGET,
             examples.PATCH_POLL, examples.PATCH_DISABLE_AUTO_UPDATE,
         ],
-        description="EDITOR. Only the members sent change; new chunking starts a "
-        "REINDEX operation, new sourceConfig parameters (web, git) a REFRESH; "
-        "budget and currencyBudget (USD, stored as tokens) apply at once. "
+        description="EDITOR. Only the members sent change; a new embedding model "
+        "(embedding.provider/model, a row of assets:embeddingModels; dimensions "
+        "follow it) or new chunking starts a REINDEX operation (or turns the queued "
+        "one into it), new sourceConfig parameters (web, git) a REFRESH; an unknown "
+        "model is a 400 naming embedding.model, a chunkSize above the new model's "
+        "maxInputTokens a 400 naming embedding.chunkSize. budget and currencyBudget "
+        "(USD, converted at the price of the model the asset has after this request "
+        "and stored as tokens) apply at once; token limits are kept as they are "
+        "across a model change. "
         "autoUpdate replaces the auto-update settings (a schedule or a webhook; "
         "minting or removing a webhook needs ADMIN), disableAutoUpdate: true "
         "removes them. A minted webhook's URL and secret are in this response only.",
@@ -309,7 +317,6 @@ class AssetDetailAPI(TenantAPIView):
             # (the service takes the same lock again, within this transaction).
             asset = Asset.objects.select_for_update().get(pk=asset.pk)
             _check_if_match(request, asset)
-            limits = _budget_limits(data, asset)
             asset, op = services.asset_update_settings(
                 actor=self.membership,
                 asset=asset,
@@ -317,6 +324,8 @@ class AssetDetailAPI(TenantAPIView):
                 source_parameters=parameters,
                 **_chunking(data.get("embedding"), asset),
             )
+            # After the settings: a currencyBudget converts at the new model's price.
+            limits = _budget_limits(data, asset)
             asset = asset_set_budget(actor=self.membership, asset=asset, limits=limits)
             minted = None
             if change_auto_update:

@@ -14,10 +14,10 @@ from operations_app.serializers import OperationSerializer
 
 from ..autoupdate.webhooks import public_url
 from ..budget_limits import budget_limits_from_input
-from ..embedding import provider_available
 from ..models import Asset
-from ..selectors import asset_with_details, model_price_get
+from ..selectors import asset_with_details
 from ..serializers import AssetSerializer, AssetWebhookSerializer
+from ..services import embedding_model_checked
 
 
 class PreconditionFailed(ApplicationError):
@@ -74,8 +74,10 @@ _DEFAULTS = {
 
 def _budget_limits(data: dict, asset: Asset | None = None) -> dict:
     """Token limits from the ``budget`` and ``currencyBudget`` members of a create
-    or PATCH body, converted with the asset's model price (the default model's on
-    create); raises ValidationFailed (budget_limits.budget_limits_from_input)."""
+    or PATCH body, converted with the price of the asset's model (call it after a
+    model change of the same PATCH is saved: USD converts at the new model's price)
+    or on create of the default model; raises ValidationFailed
+    (budget_limits.budget_limits_from_input)."""
     return budget_limits_from_input(
         provider=asset.embedding_provider if asset else _DEFAULTS["provider"],
         model=asset.embedding_model if asset else _DEFAULTS["model"],
@@ -83,56 +85,39 @@ def _budget_limits(data: dict, asset: Asset | None = None) -> dict:
     )  # fmt: skip
 
 
+# ``embedding`` members → the settings services' keyword arguments.
+_EMBEDDING_ARGUMENTS = {
+    "provider": "embedding_provider",
+    "model": "embedding_model",
+    "dimensions": "embedding_dimensions",
+    "chunkSize": "chunk_size",
+    "chunkOverlap": "chunk_overlap",
+}
+
+
 def _chunking(embedding: dict | None, asset: Asset | None = None) -> dict:
-    """``chunk_size``/``chunk_overlap`` keyword arguments from an ``embedding`` body,
-    and on create (no ``asset``) the chosen model's ``embedding_provider``/``_model``/
-    ``_dimensions``: a row of ``assets:embeddingModels`` (default: the built-in one).
-    A model other than the asset's on PATCH is refused (re-embedding with another
-    model is not supported yet)."""
+    """Keyword arguments of the services from an ``embedding`` body. On create (no
+    ``asset``): the chosen model's ``embedding_provider``/``_model``/``_dimensions``
+    (a row of ``assets:embeddingModels``, default the built-in one) and the
+    chunking given. On PATCH and ``:estimate``: only the members given, which
+    services.asset_update_settings checks (a new model starts a REINDEX)."""
     embedding = embedding or {}
+    kwargs = {
+        _EMBEDDING_ARGUMENTS[name]: value
+        for name, value in embedding.items()
+        if name in _EMBEDDING_ARGUMENTS
+    }
     if asset is None:
-        kwargs = _chosen_model(embedding)
-    else:
-        current = {
-            "provider": asset.embedding_provider,
-            "model": asset.embedding_model,
-            "dimensions": asset.embedding_dimensions,
-        }
-        errors = {
-            f"embedding.{name}": [
-                f"Changing the embedding model is not supported yet; "
-                f"it is {current[name]!r}."
-            ]
-            for name in ("provider", "model", "dimensions")
-            if name in embedding and embedding[name] != current[name]
-        }
-        if errors:
-            raise ValidationFailed(
-                "Changing the embedding model is not supported yet.", errors=errors
-            )
-        kwargs = {}
-    if "chunkSize" in embedding:
-        kwargs["chunk_size"] = embedding["chunkSize"]
-    if "chunkOverlap" in embedding:
-        kwargs["chunk_overlap"] = embedding["chunkOverlap"]
+        kwargs.update(_chosen_model(embedding))
     return kwargs
 
 
 def _chosen_model(embedding: dict) -> dict:
     provider = embedding.get("provider", _DEFAULTS["provider"])
     model = embedding.get("model", _DEFAULTS["model"])
-    row = model_price_get(provider=provider, model=model)
-    if row is None or not provider_available(provider):
-        raise ValidationFailed(
-            f"{provider}/{model} is not an embedding model of this server; "
-            f"see assets:embeddingModels.",
-            errors={"embedding.model": [f"Unknown model {provider}/{model}."]},
-        )
-    if embedding.get("dimensions", row.dimensions) != row.dimensions:
-        raise ValidationFailed(
-            f"{provider}/{model} gives {row.dimensions} dimensions.",
-            errors={"embedding.dimensions": [f"Must be {row.dimensions}."]},
-        )
+    row = embedding_model_checked(
+        provider=provider, model=model, dimensions=embedding.get("dimensions")
+    )
     return {
         "embedding_provider": provider,
         "embedding_model": model,
@@ -143,6 +128,8 @@ def _chosen_model(embedding: dict) -> dict:
 # The services name fields as the dashboard's forms do; on the wire they are paths of
 # the request body (and the multipart part is called ``file``).
 WIRE_NAMES = {
+    "embeddingModel": "embedding.model",
+    "embeddingDimensions": "embedding.dimensions",
     "chunkSize": "embedding.chunkSize",
     "chunkOverlap": "embedding.chunkOverlap",
     "path": "config.parameters.path",

@@ -206,6 +206,36 @@ PATCH_CHUNKING = OpenApiExample(
     request_only=True,
     value={"embedding": {"chunkSize": 256, "chunkOverlap": 32}},
 )
+PATCH_MODEL = OpenApiExample(
+    "New embedding model (starts a REINDEX)",
+    request_only=True,
+    value={"embedding": {"provider": "openai", "model": "text-embedding-3-small"}},
+)
+PATCHED_MODEL = OpenApiExample(
+    "Model changed, REINDEX pending",
+    response_only=True,
+    value={
+        "asset": {
+            **ASSET,
+            "embedding": {
+                "provider": "openai",
+                "model": "text-embedding-3-small",
+                "dimensions": 1536,
+                "chunkSize": 512,
+                "chunkOverlap": 64,
+            },
+            # Token limits are kept; their USD view follows the new price.
+            "budget": {
+                **ASSET["budget"],
+                "costBudget": 0.02,
+                "dailyCostBudget": 0.001,
+                "pricePerMillionTokens": 0.02,
+            },
+            "lastOperation": {**OPERATION, "type": "REINDEX"},
+        },
+        "operation": {**OPERATION, "type": "REINDEX"},
+    },
+)
 PATCH_BUDGET = OpenApiExample(
     "Budget limits (apply at once; null: unlimited)",
     request_only=True,

@@ -97,6 +97,28 @@ class SearchResponseSerializer(serializers.Serializer):
     usage = SearchUsageSerializer(source="*")
 
 
+class SkippedAssetSerializer(serializers.Serializer):
+    """An asset a tenant search left out: its own search would answer 429."""
+
+    assetId = serializers.UUIDField(source="asset_id")
+    displayName = serializers.CharField(source="display_name")
+    limit = serializers.CharField(
+        source="error.limit", help_text="The exhausted limit (dailyTokenBudget …)."
+    )
+    resetsAt = serializers.IntegerField(
+        source="error.extra.resetsAt", allow_null=True, help_text="Epoch ms (UTC)."
+    )
+    detail = serializers.CharField(source="error.message")
+
+
+class TenantSearchResponseSerializer(SearchResponseSerializer):
+    skippedAssets = SkippedAssetSerializer(
+        source="skipped", many=True,
+        help_text="Assets left out because a daily or monthly budget limit of "
+        "theirs is exhausted; empty when none was.",
+    )  # fmt: skip
+
+
 def _params(data: dict) -> search.SearchParams:
     return search.SearchParams(
         query=data["query"], mode=search.SearchMode(data["searchMode"]),
@@ -145,11 +167,19 @@ class TenantSearchAPI(TenantAPIView):
     parser_classes = [JSONParser]
 
     @extend_schema(
-        operation_id="assets_search_all", **_SCHEMA,
+        operation_id="assets_search_all",
+        **{**_SCHEMA, "responses": {
+            **_SCHEMA["responses"], 200: TenantSearchResponseSerializer,
+            **budget_exhausted(),
+        }},
         description="EDITOR. As assets/{asset}:search over all vectorized assets of "
-        "the tenant; the query is embedded once per embedding model.",
+        "the tenant; the query is embedded once per embedding model. Each asset is "
+        "admitted as its own search would be: one whose daily or monthly token "
+        "budget is exhausted is left out (skippedAssets); 429 budget-exhausted "
+        "only when all are. The billed query tokens of a model are split among "
+        "its assets searched, each counting its share in its budget.",
     )  # fmt: skip
     def post(self, request, tenant):
         params = _params(_parse(SearchInput, request.data))
         outcome = search.search_tenant(actor=self.membership, params=params)
-        return Response(SearchResponseSerializer(outcome).data)
+        return Response(TenantSearchResponseSerializer(outcome).data)

@@ -25,9 +25,12 @@ from config.errors import EmbeddingFailed, NotFound, PermissionDenied, Validatio
 
 from ..budgets import (
     QUERY_PERIODS,
-    budget_release,
-    budget_reserve,
-    budget_settle,
+    BudgetExhausted,
+    budget_release_all,
+    budget_reserve_many,
+    budget_settle_many,
+    budget_split,
+    utc_now,
 )
 from ..embedding import EmbeddingError, get_embedder
 from ..ingestion.chunking import count_tokens
@@ -39,7 +42,7 @@ from ..selectors import (
 )
 from .fulltext import fulltext_ranking
 from .fusion import above_threshold, merge_by_score, rrf_fuse, within_tokens
-from .types import SearchHit, SearchMode, SearchOutcome, SearchParams
+from .types import SearchHit, SearchMode, SearchOutcome, SearchParams, SkippedAsset
 from .vector import vector_ranking
 
 # API.md "Roles": EDITOR (create/patch/refresh/cancel/search). A search spends query
@@ -95,11 +98,14 @@ def _embed_query(asset: Asset, query: str) -> tuple[list[float], int]:
 
 
 def _vector_side(assets: list[Asset], query: str, limit: int):
-    """(ranking merged by similarity, tokens billed, cost in USD)."""
-    rankings, tokens, cost = [], 0, Decimal("0")
+    """(ranking merged by similarity, tokens billed, cost in USD, asset id → its
+    share of the tokens billed for its model's query embedding)."""
+    rankings, tokens, cost, shares = [], 0, Decimal("0"), {}
     for (provider, model, dims), group in _group_by_model(assets).items():
         vector, billed = _embed_query(group[0], query)
         tokens += billed
+        ids = sorted(a.id for a in group)  # the remainder goes by id: deterministic
+        shares.update(zip(ids, budget_split(billed, len(ids)), strict=True))
         price = model_price_per_million(provider=provider, model=model)
         cost += billed * price / Decimal(1_000_000)
         rankings.append(
@@ -108,7 +114,7 @@ def _vector_side(assets: list[Asset], query: str, limit: int):
                 limit=limit,
             )
         )  # fmt: skip
-    return merge_by_score(rankings)[:limit], tokens, cost
+    return merge_by_score(rankings)[:limit], tokens, cost, shares
 
 
 def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
@@ -118,9 +124,9 @@ def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
     # A HYBRID side of weight 0 adds nothing to any score: skip it (and its tokens).
     vector_side = mode == SearchMode.VECTOR or (hybrid and params.vector_weight > 0)
     fts_side = mode == SearchMode.FULL_TEXT or (hybrid and params.fts_weight > 0)
-    vec, fts, tokens, cost = [], [], 0, Decimal("0")
+    vec, fts, tokens, cost, shares = [], [], 0, Decimal("0"), {}
     if vector_side:
-        vec, tokens, cost = _vector_side(assets, params.query, depth)
+        vec, tokens, cost, shares = _vector_side(assets, params.query, depth)
     if fts_side:
         fts = fulltext_ranking(
             asset_ids=[a.id for a in assets], query=params.query, limit=depth
@@ -141,7 +147,7 @@ def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
     tokens_of = {i: c.token_count for i, c in chunks.items()}
     ranking = within_tokens(ranking, tokens_of, params.max_tokens)
     hits = [SearchHit(chunk=chunks[i], score=score) for i, score in ranking]
-    return SearchOutcome(hits=hits, query_tokens=tokens, cost=cost)
+    return SearchOutcome(hits=hits, query_tokens=tokens, cost=cost, asset_tokens=shares)
 
 
 def _check(params: SearchParams, *, vectorized: bool) -> None:
@@ -176,19 +182,12 @@ def search_asset(
     embedded and settled with the billed count, API.md "Budgets")."""
     _require_search(actor, asset.tenant_id)
     _check(params, vectorized=asset.vectorized)
-    reservation = None
+    reservations = {}
     if _embeds_query(params):
-        reservation = budget_reserve(
-            asset_id=asset.id, tokens=count_tokens(params.query),
-            periods=QUERY_PERIODS, what="this query",
-        )  # fmt: skip
-    try:
-        outcome = _search([asset], params)
-    except BaseException:
-        budget_release(reservation)
-        raise
-    budget_settle(reservation, billed=outcome.query_tokens)
-    return outcome
+        reservations, refused = _reserve_query([asset], params.query)
+        if refused:
+            raise refused[asset.id]
+    return _search_metered([asset], params, reservations)
 
 
 def _embeds_query(params: SearchParams) -> bool:
@@ -197,12 +196,74 @@ def _embeds_query(params: SearchParams) -> bool:
     )
 
 
+def _reserve_query(assets: list[Asset], query: str) -> tuple[dict, dict]:
+    """Reserve the query's cl100k tokens against each asset's daily and monthly
+    limits (budgets.budget_reserve_many): (asset id → reservation, asset id →
+    BudgetExhausted)."""
+    return budget_reserve_many(
+        asset_ids=[a.id for a in assets], tokens=count_tokens(query),
+        periods=QUERY_PERIODS, what="this query",
+    )  # fmt: skip
+
+
+def _search_metered(
+    assets: list[Asset], params: SearchParams, reservations: dict
+) -> SearchOutcome:
+    """_search, then settle each asset's reservation with its share of the billed
+    tokens (all of them for one asset); on any error release them all."""
+    try:
+        outcome = _search(assets, params)
+    except BaseException:
+        budget_release_all(reservations.values())
+        raise
+    budget_settle_many(
+        [(r, outcome.asset_tokens.get(a, 0)) for a, r in reservations.items()]
+    )
+    return outcome
+
+
 def search_tenant(*, actor: Membership, params: SearchParams) -> SearchOutcome:
     """Search the current chunks of all vectorized assets of the actor's tenant
     (``POST …/assets:search``, docs/api.md). Assets of different embedding models
     are each searched in their own dimension, embedding the query once per model;
-    see the module docstring for how the lists are fused. Raises as search_asset."""
+    see the module docstring for how the lists are fused.
+
+    Budgets (docs/api.md "Budgets"): each asset is admitted as its own search would
+    be, reserving the query's tokens against its daily and monthly limits; one whose
+    limit is exhausted is left out (``outcome.skipped``). The tokens billed for a
+    model's query embedding are split among the assets of that model searched
+    (budgets.budget_split), so the assets' usage adds up to what was billed. Raises
+    as search_asset; BudgetExhausted (429) only when every asset is left out."""
     _require_search(actor, actor.tenant_id)
     _check(params, vectorized=True)
-    assets = list(Asset.objects.filter(tenant=actor.tenant, vectorized=True))
-    return _search(assets, params)
+    assets = list(
+        Asset.objects.filter(tenant=actor.tenant, vectorized=True).order_by("id")
+    )
+    reservations, skipped = {}, []
+    if _embeds_query(params):
+        reservations, refused = _reserve_query(assets, params.query)
+        skipped = [SkippedAsset(a.id, a.display_name, refused[a.id])
+                   for a in assets if a.id in refused]  # fmt: skip
+        if skipped and not reservations:
+            raise _all_exhausted(skipped)
+        assets = [a for a in assets if a.id not in refused]
+    outcome = _search_metered(assets, params, reservations)
+    outcome.skipped = skipped
+    return outcome
+
+
+def _all_exhausted(skipped: list[SkippedAsset]) -> BudgetExhausted:
+    """The 429 of a tenant search that left every asset out: it names the limit
+    that resets first (a total limit never does), so Retry-After is when searching
+    can go on."""
+    first = min(
+        skipped,
+        key=lambda s: (s.error.resets_at is None, s.error.resets_at or utc_now()),
+    )
+    exc = first.error
+    return BudgetExhausted(
+        f"Every asset this search covers is over a budget limit ({len(skipped)} "
+        f"left out). The first to reset is {first.display_name} ({first.asset_id}): "
+        f"{exc.message}",
+        limit=exc.limit, resets_at=exc.resets_at, now=utc_now(),
+    )  # fmt: skip

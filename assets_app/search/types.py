@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
@@ -59,8 +59,23 @@ class SearchHit:
 class SearchOutcome:
     """The results, best first, and the query's embedding usage: ``query_tokens``
     billed by the provider(s) (0 for FULL_TEXT) and their ``cost`` in USD at the
-    models' current prices. An asset search counts them in its budget (budgets.py)."""
+    models' current prices. ``asset_tokens``: asset id → its share of them (the
+    tokens of a query embedded for several assets split among them, budgets.
+    budget_split), which each asset's budget counts. ``skipped``: assets a tenant
+    search left out because a budget limit of theirs is exhausted."""
 
     hits: list[SearchHit]
     query_tokens: int = 0
     cost: Decimal = Decimal("0")
+    asset_tokens: dict = field(default_factory=dict)
+    skipped: list[SkippedAsset] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SkippedAsset:
+    """An asset a tenant search did not search: ``error`` is the BudgetExhausted its
+    own search would have answered (its ``limit``, ``resets_at``, message)."""
+
+    asset_id: object  # UUID
+    display_name: str
+    error: Exception

@@ -220,6 +220,31 @@ def test_asset_change_page_changes_only_the_budget(admin_client, tenant):
     assert not asset.operations.exists()  # applies at once, no re-ingestion
 
 
+def test_asset_change_page_cannot_change_the_embedding_model(admin_client, tenant):
+    asset = AssetFactory(tenant=tenant)
+    url = reverse("admin:assets_app_asset_change", args=[asset.pk])
+
+    page = admin_client.get(url)
+    assert "it re-embeds every document (a REINDEX operation)" in page.content.decode()
+    assert f"/assets/{asset.pk}/settings/" in page.content.decode()
+    management = {
+        f"{f.management_form.prefix}-{name}": f.management_form[name].value()
+        for f in (i.formset for i in page.context["inline_admin_formsets"])
+        for name in f.management_form.fields
+    }
+    response = admin_client.post(
+        url,
+        {"embedding_provider": "openai", "embedding_model": "text-embedding-3-small",
+         "embedding_dimensions": "1536", "daily_token_budget": "", "token_budget": "",
+         "monthly_token_budget": "", **management},
+    )  # fmt: skip
+
+    assert response.status_code == 302
+    asset.refresh_from_db()
+    assert (asset.embedding_provider, asset.embedding_dimensions) == ("builtin", 384)
+    assert not asset.operations.exists()
+
+
 def test_asset_budget_in_the_admin_needs_editor(client, tenant):
     viewer = MembershipFactory(tenant=tenant, role=Role.VIEWER)
     viewer.user.is_staff = True

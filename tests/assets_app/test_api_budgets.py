@@ -9,8 +9,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from assets_app.models import Asset, BudgetUsage
+from assets_app.budgets import budget_split
+from assets_app.ingestion.chunking import count_tokens
+from assets_app.models import Asset, BudgetReservation, BudgetUsage
+from assets_app.search import SearchParams, search_tenant
 from operations_app.models import Operation
 from tests.assets_app.test_api import (
     api,
@@ -22,6 +27,7 @@ from tests.assets_app.test_api import (
     ingested,  # noqa: F401 - fixture
 )
 from tests.factories import AssetFactory
+from tests.search_corpus import add_document
 
 pytestmark = pytest.mark.django_db
 BUDGET_FIELDS = {
@@ -161,3 +167,115 @@ def test_usage_has_totals_and_thirty_utc_days(viewer_member, ingested):
     assert usage["daily"][-1] == {"date": today.isoformat(), "tokens": op.token_count,
                                   "cost": 0.0}  # fmt: skip
     assert all(d["tokens"] == 0 for d in usage["daily"][:-1])
+
+
+# -- tenant-wide search (docs/api.md "Budgets") ---------------------------------------
+
+QUERY = "kubernetes deployment pipeline"
+
+
+def tenant_search(member, **body):
+    path = f"/v1/tenants/{member.tenant.slug}/assets:search"
+    return api(member).post(path, {"query": QUERY, **body}, format="json")
+
+
+def corpus_asset(member, name, **limits):
+    asset = AssetFactory(tenant=member.tenant, display_name=name, **limits)
+    add_document(asset, f"{name}.md", [f"{name}: {QUERY}", "gardening and roses"])
+    return asset
+
+
+def query_usage(asset) -> list[tuple[str, int, int]]:
+    return sorted(
+        BudgetUsage.objects.filter(asset=asset).values_list(
+            "period", "used", "reserved"
+        )
+    )
+
+
+def test_tenant_search_splits_each_models_query_tokens_among_its_assets(
+    editor_member,
+):
+    assets = sorted(
+        (corpus_asset(editor_member, n) for n in ("a", "b", "c")), key=lambda a: a.id
+    )
+    body = tenant_search(editor_member).json()
+    billed = count_tokens(QUERY)  # one request for the three: the built-in model
+    assert body["usage"]["queryTokens"] == billed and body["skippedAssets"] == []
+    shares = budget_split(billed, 3)
+    for asset, share in zip(assets, shares, strict=True):
+        assert query_usage(asset) == [("DAY", share, 0), ("MONTH", share, 0)]
+    assert sum(shares) == billed  # the tenant's usage is what was billed
+    # FULL_TEXT embeds nothing and counts nothing.
+    tenant_search(editor_member, searchMode="FULL_TEXT")
+    assert [query_usage(a)[0][1] for a in assets] == shares
+
+
+def test_tenant_search_leaves_out_an_asset_whose_limit_is_exhausted_and_says_so(
+    editor_member,
+):
+    spent = corpus_asset(editor_member, "spent", monthly_token_budget=0)
+    open_ = corpus_asset(editor_member, "open")
+    response = tenant_search(editor_member, topK=10)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert {r["assetId"] for r in body["results"]} == {str(open_.id)}
+    [skipped] = body["skippedAssets"]
+    month = dt.datetime.now(dt.UTC).date().replace(day=1)
+    next_month = dt.datetime.combine(
+        (month + dt.timedelta(days=32)).replace(day=1), dt.time(), dt.UTC
+    )
+    assert skipped == {
+        "assetId": str(spent.id), "displayName": "spent",
+        "limit": "monthlyTokenBudget",
+        "resetsAt": int(next_month.timestamp() * 1000),
+        "detail": skipped["detail"],
+    }  # fmt: skip
+    assert "(monthlyTokenBudget) is exhausted" in skipped["detail"]
+    # The asset searched pays the whole query; the one left out pays nothing.
+    billed = body["usage"]["queryTokens"]
+    assert query_usage(open_) == [("DAY", billed, 0), ("MONTH", billed, 0)]
+    assert all(used == reserved == 0 for _, used, reserved in query_usage(spent))
+    # FULL_TEXT embeds nothing, so it still searches every asset.
+    body = tenant_search(editor_member, searchMode="FULL_TEXT").json()
+    assert {r["assetId"] for r in body["results"]} == {str(spent.id), str(open_.id)}
+    assert body["skippedAssets"] == []
+
+
+def test_tenant_search_is_429_when_every_asset_is_left_out(editor_member):
+    corpus_asset(editor_member, "a", daily_token_budget=0)
+    corpus_asset(editor_member, "b", daily_token_budget=count_tokens(QUERY) - 1)
+    response = tenant_search(editor_member)
+    problem = assert_problem(response, 429, "budget-exhausted")
+    assert problem["limit"] == "dailyTokenBudget"
+    assert problem["detail"].startswith("Every asset this search covers is over")
+    assert int(response["Retry-After"]) == problem["retryAfter"] > 0
+    assert not BudgetUsage.objects.filter(reserved__gt=0).exists()
+
+
+def test_tenant_search_that_fails_releases_every_reservation(editor_member):
+    corpus_asset(editor_member, "a", daily_token_budget=10**6)
+    corpus_asset(editor_member, "b", daily_token_budget=10**6)
+    response = tenant_search(editor_member, query="€" * 9000)  # over the input limit
+    assert response.status_code == 400
+    assert not BudgetUsage.objects.filter(reserved__gt=0).exists()
+    assert not BudgetReservation.objects.exists()
+
+
+def test_tenant_search_meters_any_number_of_assets_in_the_same_statements(
+    editor_member,
+):
+    def budget_statements() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            search_tenant(actor=editor_member, params=SearchParams(query=QUERY))
+        return sum("assets_app_budget" in q["sql"] for q in ctx.captured_queries)
+
+    corpus_asset(editor_member, "first", daily_token_budget=10**6)
+    one = budget_statements()
+    for i in range(12):
+        corpus_asset(editor_member, f"more{i}", daily_token_budget=10**6)
+    # Reserve: insert, lock, add, record; settle: delete, lock, count.
+    assert budget_statements() == one == 7
+    day = BudgetUsage.objects.filter(period="DAY")
+    assert day.count() == 13 and not day.filter(reserved__gt=0).exists()
+    assert sum(day.values_list("used", flat=True)) == 2 * count_tokens(QUERY)

@@ -19,6 +19,7 @@ from assets_app.budgets import (
     budget_release,
     budget_reserve,
     budget_settle,
+    budget_split,
     period_reset,
     period_start,
     usd_to_tokens,
@@ -85,6 +86,14 @@ def test_budget_input_errors_name_the_member(model, budget, currency, path):
 
 
 # -- periods -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("billed", "parts", "shares"),
+    [(10, 3, [4, 3, 3]), (2, 4, [1, 1, 0, 0]), (0, 2, [0, 0]), (7, 1, [7])],
+)
+def test_a_bill_splits_in_whole_tokens_that_add_up_to_it(billed, parts, shares):
+    assert budget_split(billed, parts) == shares and sum(shares) == billed
+
+
 def test_periods_are_utc_days_and_calendar_months():
     last_second = at(2026, 12, 31, 23, 59, 59)
     assert period_start(P.DAY, last_second) == dt.date(2026, 12, 31)

@@ -10,8 +10,10 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 
+from assets_app.budget_limits import asset_set_budget
+from assets_app.budgets import budget_reserve
 from assets_app.estimates import asset_estimate
-from assets_app.models import Document, ModelPrice
+from assets_app.models import BudgetUsage, Document, ModelPrice, UsagePeriod
 from assets_app.services import (
     asset_create_from_folder,
     asset_refresh,
@@ -81,7 +83,7 @@ def test_estimate_of_a_refresh_equals_what_the_refresh_bills_and_writes_nothing(
     before = table_counts()
     est = asset_estimate(actor=admin_member, asset=asset)
     assert table_counts() == before
-    assert est.estimate.complete and est.budget_left is None
+    assert est.estimate.complete and est.budget_left is None and est.fits_budget
     assert stats(est)[:5] == (1, 1, 1, 1, 1)  # new, change, gone, keep, broken
     assert est.estimate.failures == [
         {"fileName": "broken.pdf", "reason": "The file is not a PDF (no %PDF header)."}
@@ -214,6 +216,57 @@ def test_web_estimate_asks_conditionally_and_unchanged_pages_cost_nothing(
     assert stats(est) == op_stats(op) and est.estimate.updated == 1
 
 
+# -- budget left ----------------------------------------------------------------------
+
+
+def used_now(asset, period) -> int:
+    return BudgetUsage.objects.get(asset=asset, period=period).used
+
+
+def test_budget_left_is_the_tightest_limit_less_used_and_reserved(
+    asset, folder, admin_member
+):
+    (folder / "new.md").write_text("# New\n\n" + PARAGRAPHS)
+    day = used_now(asset, UsagePeriod.DAY)  # the ingestion's tokens, today (UTC)
+    assert day > 0
+    asset = asset_set_budget(
+        actor=admin_member, asset=asset,
+        limits={"token_budget": day + 10**6, "daily_token_budget": day + 5000},
+    )  # fmt: skip
+    # A search query in flight holds 300 tokens of the day and the month.
+    budget_reserve(
+        asset_id=asset.id, tokens=300, periods=(UsagePeriod.MONTH, UsagePeriod.DAY)
+    )
+    est = asset_estimate(actor=admin_member, asset=asset)
+    assert (est.budget_left, est.budget_limit) == (4700, "dailyTokenBudget")
+    assert 0 < est.estimate.tokens <= 4700 and est.fits_budget
+    # A limit lowered below what is used leaves 0, not a negative count.
+    asset = asset_set_budget(
+        actor=admin_member, asset=asset, limits={"token_budget": 1}
+    )
+    est = asset_estimate(actor=admin_member, asset=asset)
+    assert (est.budget_left, est.budget_limit, est.fits_budget) == (
+        0, "tokenBudget", False,
+    )  # fmt: skip
+
+
+def test_estimate_over_the_budget_says_so_and_the_refresh_fails_on_that_limit(
+    asset, folder, admin_member, run_queued
+):
+    (folder / "new.md").write_text("# New\n\n" + PARAGRAPHS)
+    month = used_now(asset, UsagePeriod.MONTH)
+    asset = asset_set_budget(
+        actor=admin_member, asset=asset, limits={"monthly_token_budget": month + 10}
+    )
+    est = asset_estimate(actor=admin_member, asset=asset)
+    assert (est.budget_left, est.budget_limit) == (10, "monthlyTokenBudget")
+    assert est.estimate.tokens > 10 and not est.fits_budget
+    asset_refresh(actor=admin_member, asset=asset)
+    assert run_queued() == [S.FAILED]
+    op = Operation.objects.filter(asset=asset).latest("created_at")
+    assert "(monthlyTokenBudget) is exhausted" in op.error_message
+
+
 # -- API ------------------------------------------------------------------------------
 
 
@@ -231,7 +284,25 @@ def test_api_estimate_renders_counts_tokens_cost_and_null_budget(
         "documentsUnchanged": 3, "documentsFailed": 0,
     }  # fmt: skip
     assert body["tokenCount"] > 0 and body["cost"] == 0 and body["budgetLeft"] is None
+    assert body["budgetLimit"] is None and body["fitsBudget"] is True
     assert body["complete"] is True and body["reindex"] is False
+
+
+def test_api_estimate_counts_a_usd_limit_as_tokens_at_the_models_price(
+    asset, folder, editor_member
+):
+    ModelPrice.objects.filter(provider="builtin").update(
+        price_per_million_tokens=Decimal("1.000000")
+    )
+    client = api(editor_member)
+    response = client.patch(
+        asset_url(asset), {"currencyBudget": {"dailyCostBudget": 0.05}}, format="json"
+    )  # 0.05 USD at 1 USD per million: 50,000 tokens
+    assert response.status_code == 200, response.content
+    (folder / "new.md").write_text("# New\n\n" + PARAGRAPHS)
+    body = client.post(asset_url(asset, ":estimate"), {}, format="json").json()
+    assert body["budgetLeft"] == 50_000 - used_now(asset, UsagePeriod.DAY)
+    assert body["budgetLimit"] == "dailyTokenBudget" and body["fitsBudget"] is True
 
 
 def test_api_estimate_of_a_reindex_takes_the_proposed_embedding(asset, editor_member):

@@ -72,7 +72,7 @@ def test_filtered_search_through_hnsw_returns_top_k_close_to_exact(one_percent):
             plan = vector_queryset(
                 asset_ids=small, dimensions=384, vector=q, exact=False
             )[:K].explain()
-            assert "Index Scan using chunk_embedding_hnsw_384" in plan
+            assert "Index Scan using chunk_embedding_hnsw_384_ef128" in plan
             with CaptureQueriesContext(connection) as queries:
                 approx = vector_ranking(
                     asset_ids=small, dimensions=384, vector=q, limit=K

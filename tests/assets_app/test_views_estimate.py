@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from assets_app.budget_limits import asset_set_budget
+from assets_app.models import BudgetUsage
 from assets_app.services import asset_create_from_uploads
 from operations_app.models import Operation
 from tests.assets_app.test_estimate import table_counts
@@ -47,6 +49,24 @@ def test_estimate_fragment_shows_counts_tokens_and_cost_and_writes_nothing(
     assert html.lstrip().startswith('<section id="estimate-result"')
     assert "re-embed 1 document" in html and 'id="estimate-cost">$0.000000' in html
     assert table_counts() == before
+
+
+def test_estimate_fragment_shows_the_budget_left_and_warns_when_it_does_not_fit(
+    client, editor_member, asset
+):
+    client.force_login(editor_member.user)
+    html = client.post(estimate_url(asset), headers=HTMX).content.decode()
+    assert 'id="estimate-budget-left">unlimited' in html
+    assert "estimate-over-budget" not in html
+    used = BudgetUsage.objects.get(asset=asset, period="DAY").used
+    asset = asset_set_budget(
+        actor=editor_member, asset=asset, limits={"daily_token_budget": used + 7}
+    )
+    html = client.post(estimate_url(asset), {"force": "on"}, headers=HTMX)
+    html = html.content.decode()
+    assert "7 tokens (daily)" in html and 'id="estimate-over-budget"' in html
+    assert "daily token budget (dailyTokenBudget) leaves 7" in html
+    assert "resets at" in html
 
 
 def test_estimate_without_htmx_is_a_full_page(client, editor_member, asset):

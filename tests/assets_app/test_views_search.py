@@ -113,6 +113,21 @@ def test_tenant_playground_searches_every_asset(client, editor_member, asset):
     assert "handbook.md" in html and "runbook.md" in html and "Runbook" in html
 
 
+def test_tenant_playground_says_which_assets_a_spent_budget_left_out(
+    client, editor_member, asset
+):
+    spent = AssetFactory(
+        tenant=editor_member.tenant, display_name="Runbook", daily_token_budget=0
+    )
+    add_document(spent, "runbook.md", ["Restart the Kubernetes deployment."])
+    client.force_login(editor_member.user)
+    html = client.get(
+        f"/t/{asset.tenant.slug}/search/?query=kubernetes+deployment"
+    ).content.decode()
+    assert "runbook.md" not in html and 'id="search-skipped"' in html
+    assert "Runbook: The daily token budget (dailyTokenBudget) is exhausted" in html
+
+
 def test_document_page_pages_through_chunks(client, editor_member, asset):
     document = add_document(asset, "long.md", [f"part {i}" for i in range(130)])
     client.force_login(editor_member.user)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import pytest
 
-from assets_app.models import Chunk
+from assets_app.models import Chunk, ModelPrice
 from assets_app.services import asset_create_from_uploads
 from operations_app.models import Operation, OperationStatus
+from tests.browser.conftest import ARTIFACTS
 from tests.conftest import upload
 
 pytestmark = [
@@ -104,6 +106,48 @@ def test_settings_form_shows_errors_inline_then_confirms_reindex(page, cluster, 
     page.wait_for_selector("#operation-rows tr:has-text('REINDEX')[data-status=COMPLETED]")
     asset.refresh_from_db()
     assert (asset.display_name, asset.chunk_size, asset.chunk_overlap) == ("Docs v2", 100, 10)
+
+
+def test_settings_model_change_confirms_with_the_new_price_then_reindexes(
+    page, cluster, member
+):
+    # Browser tests get no restored copy of the seeded prices (tests/conftest.py).
+    for provider, model, dims, price in (
+        ("builtin", "hashed-lexical-384", 384, "0"),
+        ("openai", "text-embedding-3-small", 1536, "0.02"),
+    ):
+        ModelPrice.objects.get_or_create(
+            provider=provider, model=model, defaults={
+                "dimensions": dims, "max_input_tokens": 8191,
+                "price_per_million_tokens": Decimal(price),
+            },
+        )  # fmt: skip
+    asset, _ = asset_create_from_uploads(
+        actor=member, display_name="Docs", files=[upload("a.md", MARKDOWN * 40)]
+    )
+    page.goto(f"{page.base}/t/acme/assets/{asset.id}/")
+    page.wait_for_selector("#operation-rows tr[data-status=COMPLETED]")
+    page.goto(f"{page.base}/t/acme/assets/{asset.id}/settings/")
+    page.select_option("#id_embedding_model", "openai/text-embedding-3-small")
+    page.click("text=Save")
+    confirm = page.locator("#reindex-confirm")
+    assert "openai/text-embedding-3-small" in confirm.inner_text()
+    assert "priced with the new model" in confirm.inner_text()
+    assert float(page.locator("#estimate-cost").inner_text().lstrip("$")) > 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "settings_model_change_confirm.png"
+    page.screenshot(path=str(shot), full_page=True)
+    asset.refresh_from_db()
+    assert asset.embedding_model == "hashed-lexical-384"  # nothing saved yet
+    page.click("#confirm-reindex")
+    reindexed = "#operation-rows tr:has-text('REINDEX')[data-status=COMPLETED]"
+    page.wait_for_selector(reindexed)
+    asset.refresh_from_db()
+    assert (asset.embedding_model, asset.embedding_dimensions) == (
+        "text-embedding-3-small", 1536,
+    )  # fmt: skip
+    stored = Chunk.objects.filter(asset=asset)
+    assert set(stored.values_list("embedding_dimensions", flat=True)) == {1536}
 
 
 def test_tenant_switcher_moves_to_other_tenant(page, member):

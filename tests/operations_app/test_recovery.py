@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from assets_app.models import Chunk
+from assets_app.budgets import budget_release, budget_reserve
+from assets_app.models import BudgetReservation, BudgetUsage, Chunk
 from assets_app.services import asset_create_from_uploads
 from operations_app.models import Operation, OperationStatus
 from operations_app.recovery import operations_recover_stale
@@ -240,3 +241,69 @@ def test_an_operation_requeued_then_cancelled_while_pending_is_consistent(
     assert (op.status, op.items_processed, op.documents_added) == (S.CANCELLED, 0, 1)
     report = consistency_check(stale_after_seconds=60)
     assert report.ok, report.violations
+
+
+# -- budget reservations of a lost worker (assets_app/budgets.py) -------------------
+
+
+def _reserved(asset) -> dict[str, int]:
+    return dict(
+        BudgetUsage.objects.filter(asset=asset).values_list("period", "reserved")
+    )
+
+
+def _lose(op, no_enqueue, times: int) -> None:
+    """Requeue ``op`` ``times`` times as the reaper would, each time re-claimed."""
+    for _ in range(times):
+        operations_recover_stale(stale_after_seconds=120)
+        operation_start(operation_id=op.id)
+        Operation.objects.filter(pk=op.pk).update(
+            heartbeat_at=timezone.now() - timedelta(seconds=300)
+        )
+    no_enqueue.clear()
+
+
+@pytest.mark.parametrize(
+    "path, ends",
+    [("requeue", S.PENDING), ("cancel", S.CANCELLED), ("give up", S.FAILED)],
+)
+def test_reaper_releases_the_lost_workers_budget_reservation_with_the_status_change(
+    editor_member, no_enqueue, path, ends
+):
+    asset, op = _running_op(editor_member, no_enqueue, silent_for=300)
+    if path == "give up":
+        _lose(op, no_enqueue, times=2)
+    # The dead worker held 900 tokens for its batch; a search in flight holds 7.
+    held = budget_reserve(asset_id=asset.id, tokens=900, operation_id=op.id)
+    search = budget_reserve(asset_id=asset.id, tokens=7, periods=("MONTH", "DAY"))
+    if path == "cancel":
+        operation_request_cancel(operation=op, actor="alice")
+
+    assert operations_recover_stale(stale_after_seconds=120) == 1
+
+    op.refresh_from_db()
+    assert op.status == ends
+    assert list(BudgetReservation.objects.all()) == [search]
+    assert _reserved(asset) == {"TOTAL": 0, "MONTH": 7, "DAY": 7}
+    # A hung worker that wakes and gives its reservation back changes nothing more.
+    budget_release(held)
+    assert _reserved(asset) == {"TOTAL": 0, "MONTH": 7, "DAY": 7}
+
+
+def test_reaper_release_rolls_back_with_a_status_change_that_fails(
+    editor_member, no_enqueue, monkeypatch
+):
+    asset, op = _running_op(editor_member, no_enqueue, silent_for=300)
+    budget_reserve(asset_id=asset.id, tokens=900, operation_id=op.id)
+
+    def broken_event(*args, **kwargs):
+        raise RuntimeError("event table unavailable")
+
+    monkeypatch.setattr("operations_app.services._event", broken_event)
+    with pytest.raises(RuntimeError):
+        operations_recover_stale(stale_after_seconds=120)
+
+    op.refresh_from_db()
+    assert op.status == S.RUNNING
+    assert BudgetReservation.objects.filter(operation_id=op.id).count() == 1
+    assert _reserved(asset) == {"TOTAL": 900, "MONTH": 900, "DAY": 900}

@@ -19,7 +19,7 @@ def index_is_target(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assets_app", "0010_auto_update"),
+        ("assets_app", "0011_hnsw_ef_construction_128"),
     ]
 
     operations = [
