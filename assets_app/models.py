@@ -107,6 +107,14 @@ class Asset(models.Model):
     embedding_dimensions = models.PositiveIntegerField(default=384)
     chunk_size = models.PositiveIntegerField(default=512, help_text="tokens")
     chunk_overlap = models.PositiveIntegerField(default=64, help_text="tokens")
+    # The fields above are the *target*: what the next run builds with. These are the
+    # settings the current chunks were built with (the *index*, what search embeds
+    # queries with), switched when a staged run completes (ingestion/switch.py).
+    index_provider = models.CharField(max_length=50, default="builtin")
+    index_model = models.CharField(max_length=100, default="hashed-lexical-384")
+    index_dimensions = models.PositiveIntegerField(default=384)
+    index_chunk_size = models.PositiveIntegerField(default=512, help_text="tokens")
+    index_chunk_overlap = models.PositiveIntegerField(default=64, help_text="tokens")
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
@@ -182,6 +190,10 @@ class Document(models.Model):
     # operation continues it after its last stored chunk instead of embedding again.
     building_version = models.PositiveIntegerField(default=0)
     building_key = models.CharField(max_length=200, blank=True)
+    # A complete generation built by a staged run (a re-index), waiting for the run's
+    # switch to become current (0: none). Always equal to ``building_version`` when set,
+    # so ``building_key`` says what it is built from.
+    staged_version = models.PositiveIntegerField(default=0)
     last_operation = models.ForeignKey(
         "operations_app.Operation", null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", help_text="the operation that last completed or failed it",

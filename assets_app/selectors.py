@@ -95,7 +95,8 @@ def asset_has_active_operations(*, asset: Asset) -> bool:
 def current_chunks() -> QuerySet[Chunk]:
     """Chunks of each document's current generation (``document.version``): a
     re-embedding writes the next one, and an interrupted one leaves it stored but not
-    current (ingestion/documents.py). Counts and reads of chunks go through here."""
+    current (ingestion/documents.py); a re-index switches them all at its end
+    (ingestion/switch.py). Counts and reads of chunks go through here."""
     return Chunk.objects.filter(document_version=F("document__version"))
 
 
@@ -128,6 +129,12 @@ def document_get(*, asset: Asset, document_id) -> Document:
 
 def model_price_get(*, provider: str, model: str) -> ModelPrice | None:
     return ModelPrice.objects.filter(provider=provider, model=model).first()
+
+
+def model_price_per_million(*, provider: str, model: str) -> Decimal:
+    """USD per 1,000,000 billed tokens of the model now; 0 when unpriced."""
+    price = model_price_get(provider=provider, model=model)
+    return price.price_per_million_tokens if price else Decimal("0")
 
 
 def asset_price_per_million(asset: Asset) -> Decimal:

@@ -29,6 +29,7 @@ from operations_app.services import operation_create, operations_fail_for_delete
 
 from .embedding import provider_available
 from .ingestion.parsing import SUPPORTED_TYPES, content_type_for
+from .ingestion.switch import index_settings_adopt
 from .models import (
     Asset,
     Chunk,
@@ -143,6 +144,7 @@ def _read_upload(f: UploadInput) -> bytes:
 
 def _new_asset(actor: Membership, **fields) -> Asset:
     asset = Asset(tenant=actor.tenant, created_by=_actor_name(actor), **fields)
+    index_settings_adopt(asset)  # nothing is built yet: the index has no other settings
     validate_chunking(
         provider=asset.embedding_provider, model=asset.embedding_model,
         chunk_size=asset.chunk_size, chunk_overlap=asset.chunk_overlap,

@@ -48,6 +48,13 @@ a run updates a document's counts before it switches its version)
 - ``chunk-position-unique``: no two chunks share (document, version, chunk index)
   (the unique index ``unique_chunk_position``).
 - ``chunk-asset-matches-document``: a chunk's asset is its document's asset.
+- ``current-chunks-in-index``: every current chunk has the dimensions of its asset's
+  index (``Asset.index_dimensions``, assets_app/ingestion/switch.py: a re-index
+  switches the whole asset, so search embeds the query with one model for all of
+  its current chunks).
+- ``staged-generation``: a document's staged generation (a staged run's, waiting
+  for its switch) is the one its ``building_key`` describes (``staged_version =
+  building_version``) and not its current one.
 """
 
 from __future__ import annotations
@@ -89,6 +96,8 @@ INVARIANTS = {
     "asset-totals": "an asset's totals = the sums over its documents",
     "chunk-position-unique": "no duplicate (document, version, chunk index)",
     "chunk-asset-matches-document": "a chunk's asset is its document's asset",
+    "current-chunks-in-index": "current chunks have their asset's index dimensions",
+    "staged-generation": "a staged generation is the one being built, not current",
 }
 COUNTERS = [
     "items_total", "items_processed", "token_count", "chunk_count", "documents_added",
@@ -322,6 +331,7 @@ def _check_documents(report: Report, assets: list[Asset]) -> None:
             )
         s = sums.setdefault(asset_id, [0, 0, 0])
         s[0], s[1], s[2] = s[0] + 1, s[1] + chunk_count, s[2] + token_count
+    _check_index(report, assets)
     listed = {a.id: a.n_chunks for a in assets_with_details(list(assets))}
     for asset in assets:
         docs, chunks, tokens = sums.get(asset.id, (0, 0, 0))
@@ -339,6 +349,37 @@ def _check_documents(report: Report, assets: list[Asset]) -> None:
                 f"documents/chunks/tokens {shown[:3]} (list: {shown[3]} chunks) ≠ "
                 f"{(docs, chunks, tokens)} summed over its documents",
             )
+
+
+def _check_index(report: Report, assets: list[Asset]) -> None:
+    by_id = {a.id: a for a in assets}
+    rows = (
+        current_chunks()
+        .filter(asset_id__in=by_id)
+        .values("asset_id", "embedding_dimensions")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        asset = by_id[row["asset_id"]]
+        if row["embedding_dimensions"] != asset.index_dimensions:
+            report.add(
+                "current-chunks-in-index",
+                f"asset {asset.id}",
+                f"{row['n']} current chunks of {row['embedding_dimensions']} "
+                f"dimensions; its index has {asset.index_dimensions}",
+            )
+    staged = Document.objects.filter(asset_id__in=by_id, staged_version__gt=0).filter(
+        ~Q(building_version=F("staged_version")) | Q(version=F("staged_version"))
+    )
+    for doc_id, version, staged_version, building in staged.values_list(
+        "id", "version", "staged_version", "building_version"
+    ):
+        report.add(
+            "staged-generation",
+            f"document {doc_id}",
+            f"staged version {staged_version}, building {building}, current {version}",
+        )
 
 
 def _check_chunks(report: Report, tenant: Tenant | None) -> None:

@@ -40,6 +40,12 @@ class AssetFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     display_name = factory.Sequence(lambda n: f"Asset {n}")
     source_type = SourceType.UPLOAD
+    # A new asset's index has its target settings (services._new_asset).
+    index_provider = factory.SelfAttribute("embedding_provider", "builtin")
+    index_model = factory.SelfAttribute("embedding_model", "hashed-lexical-384")
+    index_dimensions = factory.SelfAttribute("embedding_dimensions", 384)
+    index_chunk_size = factory.SelfAttribute("chunk_size", 512)
+    index_chunk_overlap = factory.SelfAttribute("chunk_overlap", 64)
 
 
 class DocumentFactory(factory.django.DjangoModelFactory):

@@ -15,7 +15,7 @@ The transaction of ``Batch.flush`` runs, in this order:
 5. the document still in progress, if it has chunks in the batch: PROCESSING and
    the generation it builds (``building_version``, ``building_key``), so that a run
    resumed after a crash continues it (one UPDATE). Its counts stay those of its
-   current generation until it completes.
+   current generation until it completes (in a staged run, until the switch).
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ class Batch:
                     status=DocumentStatus.PROCESSING, error_message="",
                     file_size=work.file_size, content_type=work.document.content_type,
                     building_version=work.version, building_key=work.building_key,
-                    modified_at=now,
+                    staged_version=0, modified_at=now,
                 )  # fmt: skip
 
     def _adapt_limit(self, size: int, seconds: float) -> None:

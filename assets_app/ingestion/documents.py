@@ -16,6 +16,7 @@ from assets_app.models import Chunk, Document, DocumentStatus
 INTERRUPTED = (
     "Interrupted before all its chunks were stored; the next refresh completes it."
 )
+STAGED = "Built; becomes searchable when the re-index completes."
 REEMBED_INTERRUPTED = (
     "Re-embedding was interrupted; its previous chunks stay searchable until a refresh "
     "completes it."
@@ -23,7 +24,7 @@ REEMBED_INTERRUPTED = (
 _ENDED_FIELDS = [
     "version", "status", "error_message", "content_hash", "chunk_count",
     "token_count", "file_size", "content_type", "processed_at", "modified_at",
-    "building_version", "building_key", "last_operation",
+    "building_version", "building_key", "staged_version", "last_operation",
     "source_validators",
 ]  # fmt: skip
 
@@ -35,7 +36,9 @@ class DocumentWork:
     ``version``. ``chunks`` and ``tokens`` count what is committed of ``version``.
     ``building_key`` identifies what the chunks are made from (content hash and
     settings); a resumed run continues a generation of the same key from
-    ``resume_from`` (its chunks below that index are stored already)."""
+    ``resume_from`` (its chunks below that index are stored already). A ``staged``
+    work (a staged run, switch.py) does not replace the current generation when it
+    ends: it records its own as the row's ``staged_version``."""
 
     document: Document
     is_new: bool
@@ -55,11 +58,16 @@ class DocumentWork:
     # (version, chunk_count, token_count) of the complete generation it replaces
     previous: tuple[int, int, int] | None = None
     validators: dict = field(default_factory=dict)  # the source's, kept once COMPLETED
+    staged: bool = False  # its generation waits for the run's switch (switch.py)
 
     def set_end(self, *, status: str, error: str = "", now, more=(0, 0)) -> None:
         """Set the row's fields for its end: ``version`` is its generation, counts
         are what is committed plus ``more`` (chunks, tokens) about to be; the
-        content hash only when COMPLETED."""
+        content hash only when COMPLETED. A staged work keeps the row's current
+        generation (``_set_staged_end``)."""
+        if self.staged:
+            self._set_staged_end(status=status, error=error, now=now)
+            return
         d = self.document
         d.version, d.status, d.error_message = self.version, status, error[:4000]
         completed = status == DocumentStatus.COMPLETED
@@ -69,8 +77,33 @@ class DocumentWork:
         d.chunk_count, d.token_count = self.chunks + more[0], self.tokens + more[1]
         d.processed_at = d.modified_at = now
         d.last_operation_id = self.operation_id
+        d.staged_version = 0  # anything staged before is older than ``version``
         if status != DocumentStatus.PENDING:  # PENDING: stopped part-way, resumable
             d.building_version, d.building_key = 0, ""
+
+    def _set_staged_end(self, *, status: str, error: str, now) -> None:
+        """The end of a staged work: its generation (complete, or what a failure left)
+        becomes ``staged_version``, which the switch makes current; until then the
+        row keeps its version, counts and content hash, so search answers from its
+        current generation. A document that had none waits PENDING. Validators are
+        kept only when they describe the current generation too (same content)."""
+        d = self.document
+        completed = status == DocumentStatus.COMPLETED
+        same = completed and d.content_hash == self.content_hash
+        d.source_validators = self.validators if same else {}
+        if not completed:
+            d.status, d.content_hash = status, ""
+        elif self.previous is None:
+            d.status, d.content_hash = DocumentStatus.PENDING, ""
+        else:
+            d.status = DocumentStatus.COMPLETED
+        d.error_message = error[:4000] if not completed else (
+            "" if self.previous is not None else STAGED)
+        d.file_size = self.file_size
+        d.processed_at = d.modified_at = now
+        d.last_operation_id = self.operation_id
+        d.building_version, d.building_key = self.version, self.building_key
+        d.staged_version = self.version
 
 
 def _had_complete(document: Document) -> bool:
@@ -146,21 +179,21 @@ def document_work(
 
 def documents_end(works: list[DocumentWork]) -> None:
     """For documents whose rows exist and carry their end (``set_end``): delete the
-    chunk generations older than each one's ``version`` (one DELETE) and save the
-    rows (one UPDATE). Call inside a transaction."""
+    chunk generations older than each one's ``version`` — for a staged one, those
+    other than its current and its staged one — (one DELETE) and save the rows (one
+    UPDATE). Call inside a transaction."""
     if not works:
         return
     old = [w for w in works if not w.is_new]  # new documents have one generation
+
+    def older(w: DocumentWork) -> Q:
+        if w.staged:
+            kept = {w.document.version, w.version}
+            return Q(document_id=w.document.pk) & ~Q(document_version__in=kept)
+        return Q(document_id=w.document.pk, document_version__lt=w.version)
+
     if old:
-        Chunk.objects.filter(
-            functools.reduce(
-                operator.or_,
-                (
-                    Q(document_id=w.document.pk, document_version__lt=w.version)
-                    for w in old
-                ),
-            )
-        ).delete()
+        Chunk.objects.filter(functools.reduce(operator.or_, map(older, old))).delete()
     Document.objects.bulk_update([w.document for w in works], _ENDED_FIELDS)
 
 
@@ -173,25 +206,35 @@ def documents_interrupted(works: list[DocumentWork]) -> None:
       generation current and COMPLETED: search answers from the previous chunks, and
       the partial new ones stay stored but not current until the next run removes
       them (it writes above every stored version);
-    - a new one becomes PENDING at ``version``, its partial chunks current.
+    - a new one becomes PENDING at ``version``, its partial chunks current; in a
+      staged run (switch.py) it stays PENDING at its version, the partial chunks
+      stored but not current, to be continued by the next run.
 
     Call inside a transaction."""
     now = timezone.now()
+    kept = []
     for work in works:
-        if work.previous is not None:
-            d = work.document
+        d = work.document
+        d.staged_version = 0  # it was building another generation
+        if work.staged and work.previous is None:
+            d.building_version, d.building_key = work.version, work.building_key
+            d.status, d.error_message, d.content_hash = (
+                DocumentStatus.PENDING, INTERRUPTED, "")
+            d.file_size, d.modified_at, d.source_validators = work.file_size, now, {}
+            kept.append(work)
+        elif work.previous is not None:
             d.version, d.chunk_count, d.token_count = work.previous
             d.building_version, d.building_key = work.version, work.building_key
             d.status, d.error_message, d.content_hash = (
                 DocumentStatus.COMPLETED, REEMBED_INTERRUPTED, "")
             d.file_size, d.modified_at = work.file_size, now
             d.source_validators = {}  # the stored generation is not the source's now
+            kept.append(work)
         else:
             work.set_end(status=DocumentStatus.PENDING, error=INTERRUPTED, now=now)
-    documents_end([w for w in works if w.previous is None])
-    kept = [w.document for w in works if w.previous is not None]
+    documents_end([w for w in works if w not in kept])
     if kept:
-        Document.objects.bulk_update(kept, _ENDED_FIELDS)
+        Document.objects.bulk_update([w.document for w in kept], _ENDED_FIELDS)
 
 
 def documents_settle_abandoned(*, asset_id) -> int:
@@ -199,7 +242,9 @@ def documents_settle_abandoned(*, asset_id) -> int:
     be resumed (the reaper gave up): one with a complete earlier generation goes back
     to COMPLETED on it, the others to PENDING; both without a content hash, so the
     next refresh redoes them (and continues their stored part, ``building_key``).
-    Returns how many were settled."""
+    Documents a staged run (switch.py) staged are not PROCESSING: they keep their
+    current generation, and the next run with the same settings reuses the staged
+    one. Returns how many were settled."""
     processing = Document.objects.filter(asset_id=asset_id, status=DocumentStatus.PROCESSING)
     kept = processing.filter(version__gt=0).update(
         status=DocumentStatus.COMPLETED, error_message=REEMBED_INTERRUPTED, content_hash=""

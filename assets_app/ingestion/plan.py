@@ -30,6 +30,7 @@ from assets_app.sources import SourceItem, list_items
 from .chunking import DocumentChunker
 from .documents import counts_as_added
 from .parsing import MARKDOWN_TYPES, ParseError, parse
+from .switch import IndexSettings
 
 
 def visits(item: SourceItem, documents: dict[str, Document], wanted) -> bool:
@@ -107,10 +108,15 @@ def estimate_refresh(
     document re-embedded). Raises sources.SourceError when the source as a whole
     cannot be listed. Callers check roles and ids (assets_app.estimates)."""
     reindex = (chunk_size, chunk_overlap) != (None, None)
+    # A run whose settings differ from the index's (after a cancelled re-index)
+    # rebuilds every document, as the run does (run.py, switch.py).
+    rebuild = IndexSettings.target(asset) != IndexSettings.index(asset)
+    if rebuild:
+        document_ids = None
     est = Estimate(
         chunk_size=asset.chunk_size if chunk_size is None else chunk_size,
         chunk_overlap=asset.chunk_overlap if chunk_overlap is None else chunk_overlap,
-        force=force or reindex,
+        force=force or reindex or rebuild,
     )
     started = time.monotonic()
     deadline = started + settings.RAGDESK_ESTIMATE_MAX_SECONDS

@@ -32,6 +32,9 @@ Invariants:
   chunks stored becomes PENDING at version ``v + 1``, older versions deleted.
 - A document that cannot be read, parsed or embedded is FAILED with its reason; the
   operation goes on.
+- In a staged run (a REINDEX, or settings other than the index's; switch.py) a
+  document's end records its new generation instead of switching to it, and the
+  whole asset switches in the transaction of the COMPLETED finish (task.py).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from django.db import connections, transaction
 from assets_app.embedding import get_embedder
 from assets_app.models import Asset, Document, DocumentStatus
 from assets_app.sources import SourceItem, list_items
+from operations_app.models import OperationType
 from operations_app.services import OperationInterrupted
 from operations_app.worker import (
     Progress,
@@ -64,6 +68,7 @@ from .documents import document_work
 from .parsing import MARKDOWN_TYPES, ParseError, parse
 from .plan import may_stay, select_items
 from .stopping import WorkerStopping, stop_requested
+from .switch import IndexSettings
 
 logger = logging.getLogger("ragdesk.ingestion")
 HEARTBEAT_SECONDS = 5
@@ -90,10 +95,16 @@ class _Run:
         self.op = op
         self.attempt = op.attempt  # fences every write (operations_app.services)
         self.asset = asset
-        self.settings_key = ":".join(
-            str(v) for v in (asset.chunk_size, asset.chunk_overlap, asset.embedding_provider,
-                             asset.embedding_model, asset.embedding_dimensions)
-        )  # fmt: skip
+        # What this run builds with, read once: the switch (switch.py) records it as
+        # the asset's index even if the target changes while the run goes on.
+        self.settings = IndexSettings.target(asset)
+        self.settings_key = self.settings.key()
+        # Staged (switch.py): a REINDEX, or a run whose settings differ from the
+        # index's, which must then rebuild every document before it switches.
+        self.changed = self.settings != IndexSettings.index(asset)
+        self.staged = op.type == OperationType.REINDEX or self.changed
+        self.force = op.force or self.changed
+        self.document_ids = None if self.staged else op.document_ids
         self.check_every = settings.RAGDESK_CANCEL_CHECK_SECONDS
         self.last_check = self.last_heartbeat = time.monotonic()
         self.batch = Batch(
@@ -183,9 +194,9 @@ class _Run:
             raise
 
     def _run(self) -> None:
-        items = list(list_items(self.asset, force=self.op.force, check=self.check))
+        items = list(list_items(self.asset, force=self.force, check=self.check))
         documents = {d.source_key: d for d in Document.objects.filter(asset=self.asset)}
-        items, vanished = select_items(items, documents, self.op.document_ids)
+        items, vanished = select_items(items, documents, self.document_ids)
         operation_set_total(
             operation_id=self.op.id, attempt=self.attempt,
             # + documents an earlier attempt of this operation deleted (recovery.py)
@@ -241,13 +252,16 @@ class _Run:
         self.batch.end(work)
 
     def ended_by_this_run(self, document: Document | None, *, content_hash) -> bool:
-        """True for a document this operation completed (with ``content_hash``) or
-        failed (when ``content_hash`` is None) before a worker loss or stop
-        requeued it: the resumed run neither redoes nor recounts it."""
+        """True for a document this operation completed (with ``content_hash``;
+        in a staged run: staged it with these settings) or failed (when
+        ``content_hash`` is None) before a worker loss or stop requeued it: the
+        resumed run neither redoes nor recounts it."""
         if document is None or document.last_operation_id != self.op.id:
             return False
         if content_hash is None:
             return document.status == DocumentStatus.FAILED
+        if document.staged_version:
+            return document.building_key == f"{content_hash}:{self.settings_key}"
         return (
             document.status == DocumentStatus.COMPLETED
             and document.content_hash == content_hash
@@ -255,18 +269,24 @@ class _Run:
 
     def _unchanged(self, document: Document | None) -> bool:
         """Whether ``document`` may stay as stored if its source is unchanged."""
-        return may_stay(document, force=self.op.force)
+        return may_stay(document, force=self.force)
 
     def work(
         self, item: SourceItem, document: Document | None, *, size: int,
         content_hash: str, step: int,
     ) -> DocumentWork:  # fmt: skip
-        """The work on ``item`` (documents.py ``document_work``)."""
-        return document_work(
+        """The work on ``item`` (documents.py ``document_work``). In a staged run a
+        re-embedded document waits for the switch; so does a new one (no complete
+        generation) unless the run builds with the index's settings."""
+        work = document_work(
             item=item, document=document, asset_id=self.asset.id, size=size,
             content_hash=content_hash, step=step, operation_id=self.op.id,
             settings_key=self.settings_key,
         )  # fmt: skip
+        work.staged = bool(
+            self.staged and step and (work.previous is not None or self.changed)
+        )
+        return work
 
     def chunk(self, work: DocumentWork, data: bytes, content_type: str) -> None:
         """Parse and split ``data`` into the batch. Raises ParseError."""

@@ -7,7 +7,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.utils import InterfaceError, OperationalError
 
 from assets_app.budgets import BudgetExhausted, budget_release_stale
@@ -21,9 +21,11 @@ from operations_app.services import (
     operation_finish,
     operation_start,
 )
+from operations_app.worker import operation_lock_for_worker
 
 from .run import _Run
 from .stopping import WorkerStopping, exit_worker_if_stopping, stop_signals
+from .switch import index_switch
 
 logger = logging.getLogger("ragdesk.ingestion")
 REQUEUED = "REQUEUED"
@@ -58,7 +60,10 @@ def _run(operation_id) -> str:
     if asset is None:
         return finish(OperationStatus.FAILED, "asset deleted")
     try:
-        _Run(op, asset).run()
+        run = _Run(op, asset)
+        run.run()
+        if run.staged:
+            return _complete_staged(run)
     except WorkerStopping as exc:
         operation_requeue(
             operation_id=op.id, attempt=attempt,
@@ -78,6 +83,23 @@ def _run(operation_id) -> str:
         logger.exception("operation %s failed", operation_id)
         return finish(OperationStatus.FAILED, f"Internal error: {type(exc).__name__}: {exc}")
     return finish(OperationStatus.COMPLETED)
+
+
+def _complete_staged(run: _Run) -> str:
+    """End the staged run COMPLETED and switch the asset over to what it built
+    (switch.py) in one transaction, fenced by the attempt: a worker that lost the
+    operation switches nothing, and a concurrent search sees the whole old index or
+    the whole new one. Returns the status the operation has then."""
+    op = run.op
+    with transaction.atomic():
+        if operation_lock_for_worker(operation_id=op.id, attempt=run.attempt):
+            switched = index_switch(
+                asset_id=op.asset_id, operation_id=op.id, settings=run.settings
+            )
+            logger.info("operation %s: %d documents switched", op.id, switched)
+        return operation_finish(
+            operation_id=op.id, status=OperationStatus.COMPLETED, attempt=run.attempt
+        ).status
 
 
 def _database_lost(operation_id, attempt: int, exc: Exception) -> str:

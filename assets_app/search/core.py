@@ -37,9 +37,9 @@ from ..embedding import EmbeddingError, get_embedder
 from ..ingestion.chunking import count_tokens
 from ..models import Asset, Membership, Role
 from ..selectors import (
-    asset_price_per_million,
     current_chunks,
     model_max_input_tokens,
+    model_price_per_million,
 )
 from .fulltext import fulltext_ranking
 from .fusion import above_threshold, merge_by_score, rrf_fuse, within_tokens
@@ -67,19 +67,18 @@ def _require_search(actor: Membership, tenant_id) -> None:
 def _group_by_model(assets: list[Asset]) -> dict[tuple[str, str, int], list[Asset]]:
     groups: dict[tuple[str, str, int], list[Asset]] = defaultdict(list)
     for asset in assets:
-        key = (
-            asset.embedding_provider,
-            asset.embedding_model,
-            asset.embedding_dimensions,
-        )
+        # The index's model (switch.py): what the current chunks were embedded
+        # with, not the target a re-index in progress builds.
+        key = (asset.index_provider, asset.index_model, asset.index_dimensions)
         groups[key].append(asset)
     return groups
 
 
 def _embed_query(asset: Asset, query: str) -> tuple[list[float], int]:
-    """The query's vector with ``asset``'s embedder and the tokens billed. Raises
-    ValidationFailed (longer than the model's input limit) or EmbeddingFailed."""
-    provider, model = asset.embedding_provider, asset.embedding_model
+    """The query's vector with the embedder of ``asset``'s index and the tokens
+    billed. Raises ValidationFailed (longer than the model's input limit) or
+    EmbeddingFailed."""
+    provider, model = asset.index_provider, asset.index_model
     limit = model_max_input_tokens(provider=provider, model=model)
     if count_tokens(query) > limit:
         raise ValidationFailed(
@@ -88,7 +87,7 @@ def _embed_query(asset: Asset, query: str) -> tuple[list[float], int]:
         )
     try:
         embedder = get_embedder(
-            provider=provider, model=model, dimensions=asset.embedding_dimensions,
+            provider=provider, model=model, dimensions=asset.index_dimensions,
             rate_key=str(asset.id),
             # A person waits for the answer: retry briefly, then 502.
             max_attempts=settings.RAGDESK_EMBED_SEARCH_MAX_ATTEMPTS,
@@ -103,12 +102,13 @@ def _vector_side(assets: list[Asset], query: str, limit: int):
     """(ranking merged by similarity, tokens billed, cost in USD, asset id → its
     share of the tokens billed for its model's query embedding)."""
     rankings, tokens, cost, shares = [], 0, Decimal("0"), {}
-    for (_, _, dims), group in _group_by_model(assets).items():
+    for (provider, model, dims), group in _group_by_model(assets).items():
         vector, billed = _embed_query(group[0], query)
         tokens += billed
         ids = sorted(a.id for a in group)  # the remainder goes by id: deterministic
         shares.update(zip(ids, budget_split(billed, len(ids)), strict=True))
-        cost += billed * asset_price_per_million(group[0]) / Decimal(1_000_000)
+        price = model_price_per_million(provider=provider, model=model)
+        cost += billed * price / Decimal(1_000_000)
         rankings.append(
             vector_ranking(
                 asset_ids=[a.id for a in group], dimensions=dims, vector=vector,

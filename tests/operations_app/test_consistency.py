@@ -92,7 +92,7 @@ def world(editor_member, admin_member, run_queued):
 def test_real_ingestions_pass_with_exit_0_and_a_one_line_summary(world):
     code, out = check()
     assert code == 0, out
-    assert out.startswith("OK: 13 invariants hold") and out.count("\n") == 1
+    assert out.startswith("OK: 15 invariants hold") and out.count("\n") == 1
 
 
 def test_a_user_deleting_a_document_is_tracked_not_reported(world):
