@@ -313,6 +313,32 @@ def _apply(settlements: list[tuple[BudgetReservation, int]]) -> None:
             )
 
 
+def budget_record_many(
+    asset_tokens: dict, *, periods=QUERY_PERIODS, now: dt.datetime | None = None
+) -> None:
+    """Count billed tokens (asset id → tokens) in each asset's ``periods`` at
+    ``now`` (UTC) without a reservation: for assets with no limit in those periods,
+    where there is nothing to check before (a search query of an asset without a
+    daily or monthly limit). One statement for any number of assets; assets gone
+    are skipped."""
+    now = now or utc_now()
+    rows = [(a, p, period_start(p, now), n) for a, n in asset_tokens.items()
+            for p in periods if n]  # fmt: skip
+    if not rows:
+        return
+    assets, kinds, starts, used = (list(column) for column in zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_USAGE} (tenant_id, asset_id, period, start, used, "
+            "reserved) SELECT a.tenant_id, a.id, n.p, n.s, n.u, 0 FROM unnest("
+            "%s::uuid[], %s::text[], %s::date[], %s::bigint[]) AS n(a, p, s, u) "
+            f"JOIN {Asset._meta.db_table} a ON a.id = n.a "
+            "ON CONFLICT (asset_id, period, start) DO UPDATE "
+            f"SET used = {_USAGE}.used + EXCLUDED.used",
+            [assets, kinds, starts, used],
+        )
+
+
 def budget_settle(reservation: BudgetReservation | None, *, billed: int) -> None:
     """Count ``billed`` tokens (the provider's figure) in the periods of
     ``reservation`` and free its estimate. Call it inside the transaction that

@@ -74,7 +74,50 @@ def start(data_dir: Path, database: str) -> dict:
     info = _server.get_postmaster_info()
     host = str(info.socket_dir)
     _create_database(host, database)
+    _configure(host)
     return {"HOST": host, "PORT": str(info.port or ""), "USER": "postgres", "PASSWORD": "", "NAME": database}
+
+
+def shared_buffers() -> str:
+    """The embedded server's ``shared_buffers``: ``RAGDESK_PG_SHARED_BUFFERS`` (any
+    PostgreSQL memory value), else a quarter of the machine's memory (PostgreSQL
+    docs, "Resource Consumption": 25% of RAM on a dedicated server) between 128 MB
+    (PostgreSQL's default) and 4 GB. Search latency is mostly HNSW index pages read
+    from outside the buffers with the default 128 MB (bench/README.md,
+    ``search.py``): ~2 GB of index per million 384-dimension chunks. PostgreSQL
+    touches the memory only as it fills it."""
+    configured = os.environ.get("RAGDESK_PG_SHARED_BUFFERS", "").strip()
+    if configured:
+        return configured
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "128MB"
+    return f"{min(max(total // 4 // 2**20, 128), 4096)}MB"
+
+
+def _configure(host: str) -> None:
+    """Write the server's settings (``ALTER SYSTEM``, postgresql.auto.conf) when they
+    differ from what is written; they apply from the server's next start (``make
+    run`` starts it each time; a running server is not restarted under the
+    processes attached to it)."""
+    wanted = {"shared_buffers": shared_buffers()}
+    with psycopg.connect(
+        host=host, user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        written = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_file_settings "
+                "WHERE sourcefile LIKE '%%postgresql.auto.conf'"
+            ).fetchall()
+        )
+        for name, value in wanted.items():
+            if written.get(name) != value:
+                conn.execute(
+                    sql.SQL("ALTER SYSTEM SET {} = {}").format(
+                        sql.Identifier(name), sql.Literal(value)
+                    )
+                )
 
 
 def _create_database(host: str, database: str) -> None:

@@ -24,9 +24,11 @@ from django.conf import settings
 from config.errors import EmbeddingFailed, NotFound, PermissionDenied, ValidationFailed
 
 from ..budgets import (
+    LIMITS,
     QUERY_PERIODS,
     BudgetExhausted,
     asynchronous_commit,
+    budget_record_many,
     budget_release_all,
     budget_reserve_many,
     budget_settle_many,
@@ -143,6 +145,9 @@ def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
         for c in current_chunks()
         .filter(id__in=[i for i, _ in ranking])
         .select_related("document", "asset")
+        # Not read by hits; parsing 384+ floats and a tsvector per row costs more
+        # than the rest of the row (bench/search.py).
+        .defer("embedding", "search_vector")
     }  # a chunk replaced since it was ranked is left out
     ranking = [item for item in ranking if item[0] in chunks]
     tokens_of = {i: c.token_count for i, c in chunks.items()}
@@ -200,12 +205,26 @@ def _embeds_query(params: SearchParams) -> bool:
 def _reserve_query(assets: list[Asset], query: str) -> tuple[dict, dict]:
     """Reserve the query's cl100k tokens against each asset's daily and monthly
     limits (budgets.budget_reserve_many): (asset id → reservation, asset id →
-    BudgetExhausted). Committed asynchronously (budgets.asynchronous_commit)."""
+    BudgetExhausted). Only assets with a daily or monthly limit: the others have
+    nothing to check, and their share is counted afterwards (``_search_metered``).
+    Committed asynchronously (budgets.asynchronous_commit)."""
+    limited = [a.id for a in assets if _has_query_limit(a)]
+    if not limited:
+        return {}, {}
     with asynchronous_commit():
         return budget_reserve_many(
-            asset_ids=[a.id for a in assets], tokens=count_tokens(query),
-            periods=QUERY_PERIODS, what="this query",
+            asset_ids=limited, tokens=count_tokens(query), periods=QUERY_PERIODS,
+            what="this query",
         )  # fmt: skip
+
+
+def _has_query_limit(asset: Asset) -> bool:
+    """Whether a search query of ``asset`` has a limit to check (QUERY_PERIODS)."""
+    return any(
+        getattr(asset, lim.field) is not None
+        for lim in LIMITS
+        if lim.period in QUERY_PERIODS
+    )
 
 
 def _search_metered(
@@ -219,11 +238,15 @@ def _search_metered(
     except BaseException:
         budget_release_all(reservations.values())
         raise
-    if reservations:
+    unreserved = {
+        a: n for a, n in outcome.asset_tokens.items() if a not in reservations and n
+    }
+    if reservations or unreserved:
         with asynchronous_commit():
             budget_settle_many(
                 [(r, outcome.asset_tokens.get(a, 0)) for a, r in reservations.items()]
             )
+            budget_record_many(unreserved)
     return outcome
 
 
@@ -249,7 +272,7 @@ def search_tenant(*, actor: Membership, params: SearchParams) -> SearchOutcome:
         reservations, refused = _reserve_query(assets, params.query)
         skipped = [SkippedAsset(a.id, a.display_name, refused[a.id])
                    for a in assets if a.id in refused]  # fmt: skip
-        if skipped and not reservations:
+        if skipped and len(skipped) == len(assets):
             raise _all_exhausted(skipped)
         assets = [a for a in assets if a.id not in refused]
     outcome = _search_metered(assets, params, reservations)

@@ -287,12 +287,38 @@ def test_search_commits_its_query_accounting_without_waiting_for_the_disk(
     """The reservation and the settlement of a query each run in a transaction
     with synchronous_commit off (budgets.asynchronous_commit); the count is still
     exact."""
+    Asset.objects.filter(pk=ingested.pk).update(daily_token_budget=10**9)
     url = asset_url(ingested, ":search")
     before = BudgetUsage.objects.get(asset=ingested, period="DAY").used
     with CaptureQueriesContext(connection) as queries:
         body = api(editor_member).post(url, {"query": "alpha"}, format="json").json()
     sql = [q["sql"] for q in queries.captured_queries]
     assert sql.count("SET LOCAL synchronous_commit = off") == 2
+    assert any("INSERT INTO assets_app_budgetreservation" in q for q in sql)
     day = BudgetUsage.objects.get(asset=ingested, period="DAY")
     assert (day.used, day.reserved) == (before + body["usage"]["queryTokens"], 0)
     assert body["usage"]["queryTokens"] > 0
+
+
+def test_search_of_an_asset_without_query_limits_counts_without_reserving(
+    editor_member, ingested
+):
+    """No daily or monthly limit: nothing to check before the query, so no
+    reservation; the billed tokens are still counted in the month and the day, in
+    one asynchronous transaction."""
+    Asset.objects.filter(pk=ingested.pk).update(
+        daily_token_budget=None, monthly_token_budget=None, token_budget=5
+    )
+    usage = {u.period: u.used for u in BudgetUsage.objects.filter(asset=ingested)}
+    url = asset_url(ingested, ":search")
+    with CaptureQueriesContext(connection) as queries:
+        body = api(editor_member).post(url, {"query": "alpha"}, format="json").json()
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not any("budgetreservation" in q for q in sql)
+    assert sql.count("SET LOCAL synchronous_commit = off") == 1
+    billed = body["usage"]["queryTokens"]
+    assert billed > 0
+    after = {u.period: u.used for u in BudgetUsage.objects.filter(asset=ingested)}
+    assert after["DAY"] == usage.get("DAY", 0) + billed
+    assert after["MONTH"] == usage.get("MONTH", 0) + billed
+    assert after["TOTAL"] == usage["TOTAL"]  # queries count per day and month only
