@@ -24,7 +24,10 @@
    embedding is taken from that table instead of the built-in embedder (which knows
    nothing of synthetic vectors); everything else is ``assets_app.search`` as the API
    calls it — SQL, fusion and loading the result chunks — in-process, no HTTP.
-4. Measures, interleaving the cases query by query (which case runs first rotates,
+4. Runs ``--warmup`` (300) untimed queries of another seed, every case: a server in
+   use has the index pages its queries visit in its buffers, and each run of this
+   bench starts the embedded server with them empty.
+5. Measures, interleaving the cases query by query (which case runs first rotates,
    since the cases of one query warm the same pages): VECTOR filtered to the asset
    (``search_asset``) and unfiltered (``search_tenant``: all assets of the tenant),
    FULL_TEXT and HYBRID the same two ways; median and p99 latency in ms; recall@10 of
