@@ -323,6 +323,15 @@ class AssetSerializer(serializers.Serializer):
     supportsWebhookRegistration = serializers.SerializerMethodField()
     supportsPollSchedule = serializers.SerializerMethodField()
     embedding = serializers.SerializerMethodField()
+    indexEmbedding = serializers.SerializerMethodField(
+        help_text=(
+            "What the asset's current chunks were built with, and what search embeds "
+            "queries with. It differs from `embedding` (what the next run builds) "
+            "while a REINDEX is pending or running, or after one was cancelled or "
+            "failed; it becomes `embedding` when a re-index completes. Null when not "
+            "vectorized."
+        )
+    )
     budget = serializers.SerializerMethodField()
     documentCount = serializers.IntegerField(source="n_documents")
     chunkCount = serializers.IntegerField(source="n_chunks")
@@ -379,6 +388,17 @@ class AssetSerializer(serializers.Serializer):
             "dimensions": asset.embedding_dimensions,
             "chunkSize": asset.chunk_size,
             "chunkOverlap": asset.chunk_overlap,
+        }
+
+    def get_indexEmbedding(self, asset) -> Embedding | None:
+        if not asset.vectorized:
+            return None
+        return {
+            "provider": asset.index_provider,
+            "model": asset.index_model,
+            "dimensions": asset.index_dimensions,
+            "chunkSize": asset.index_chunk_size,
+            "chunkOverlap": asset.index_chunk_overlap,
         }
 
     @extend_schema_field(BUDGET_SCHEMA)

@@ -23,6 +23,7 @@ from .forms import (
     UploadAssetForm,
     add_service_errors,
 )
+from .ingestion.switch import index_pending
 from .models import Role, SourceType
 from .sources.descriptors import SOURCE_TYPES
 
@@ -153,6 +154,7 @@ def asset_detail(request, membership, asset_id):
         "price": selectors.asset_price_per_million(asset),
         **_usage_context(asset),
         "auto_update": auto_update_of(asset),
+        "index_pending": asset.vectorized and index_pending(asset),
     })
     if request.htmx and not active:
         response.status_code = HttpResponseStopPolling.status_code

@@ -51,6 +51,13 @@ ASSET = {
         "chunkSize": 512,
         "chunkOverlap": 64,
     },
+    "indexEmbedding": {
+        "provider": "builtin",
+        "model": "hashed-lexical-384",
+        "dimensions": 384,
+        "chunkSize": 512,
+        "chunkOverlap": 64,
+    },
     "budget": {
         "tokenBudget": 1000000, "monthlyTokenBudget": None, "dailyTokenBudget": 50000,
         "totalTokenCount": 0, "monthlyTokensUsed": 0, "dailyTokensUsed": 0,

@@ -30,7 +30,7 @@ from assets_app.sources import SourceItem, list_items
 from .chunking import DocumentChunker
 from .documents import counts_as_added
 from .parsing import MARKDOWN_TYPES, ParseError, parse
-from .switch import IndexSettings
+from .switch import index_pending
 
 
 def visits(item: SourceItem, documents: dict[str, Document], wanted) -> bool:
@@ -110,7 +110,7 @@ def estimate_refresh(
     reindex = (chunk_size, chunk_overlap) != (None, None)
     # A run whose settings differ from the index's (after a cancelled re-index)
     # rebuilds every document, as the run does (run.py, switch.py).
-    rebuild = IndexSettings.target(asset) != IndexSettings.index(asset)
+    rebuild = index_pending(asset)
     if rebuild:
         document_ids = None
     est = Estimate(

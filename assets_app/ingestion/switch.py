@@ -62,6 +62,12 @@ class IndexSettings:
         )  # fmt: skip
 
 
+def index_pending(asset: Asset) -> bool:
+    """Whether the asset's current chunks were built with other settings than its
+    target: a re-index is pending or running, or was cancelled or failed."""
+    return IndexSettings.target(asset) != IndexSettings.index(asset)
+
+
 def index_settings_adopt(asset: Asset) -> None:
     """Set the (unsaved) asset's index to its target: for a new asset, whose empty
     index has no other settings, so that its first run is not staged."""

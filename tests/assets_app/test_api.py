@@ -50,8 +50,8 @@ ASSET_FIELDS = {
     "id", "displayName", "type", "vectorized", "config", "assetLink", "createdAt",
     "modifiedAt", "autoUpdate", "autoUpdateConfig", "lastPolledAt",
     "supportsAutoUpdate",
-    "supportsWebhookRegistration", "supportsPollSchedule", "embedding", "budget",
-    "documentCount", "chunkCount", "lastOperation",
+    "supportsWebhookRegistration", "supportsPollSchedule", "embedding",
+    "indexEmbedding", "budget", "documentCount", "chunkCount", "lastOperation",
 }  # fmt: skip
 DOCUMENT_FIELDS = {
     "id", "assetId", "fileName", "contentType", "sourceUrl", "fileSize", "contentHash",
@@ -274,6 +274,7 @@ def test_asset_renders_every_field_with_its_type_and_unit(admin_member, ingested
         "provider": "builtin", "model": "hashed-lexical-384", "dimensions": 384,
         "chunkSize": 64, "chunkOverlap": 8,
     }  # fmt: skip
+    assert a["indexEmbedding"] == a["embedding"]  # no re-index pending
     assert a["documentCount"] == 2
     assert a["chunkCount"] == Chunk.objects.filter(asset=ingested).count() > 2
     op = a["lastOperation"]

@@ -59,6 +59,12 @@ def test_patch_of_the_model_starts_a_reindex_and_shows_the_new_model(
     assert body["asset"]["embedding"] == {
         **SMALL, "dimensions": 1536, "chunkSize": 512, "chunkOverlap": 64,
     }  # fmt: skip
+    # Search keeps answering from the index built with the old model until the
+    # re-index completes (ingestion/switch.py).
+    assert body["asset"]["indexEmbedding"] == {
+        "provider": "builtin", "model": "hashed-lexical-384", "dimensions": 384,
+        "chunkSize": 512, "chunkOverlap": 64,
+    }  # fmt: skip
     assert body["asset"]["lastOperation"]["id"] == operation["id"]
     assert body["asset"]["budget"]["pricePerMillionTokens"] == 0.02
     assert no_enqueue == [operation["id"]]

@@ -191,3 +191,24 @@ def test_a_model_no_longer_offered_stays_selectable_as_no_change(
     assert (asset.display_name, asset.embedding_model) == (
         "Renamed", "hashed-lexical-384",
     )  # fmt: skip
+
+
+def test_detail_page_says_what_search_answers_from_while_the_index_differs(
+    client, editor_member, no_enqueue
+):
+    """After a model change and until its REINDEX completes, the asset page names
+    the settings of the index search uses (ingestion/switch.py); not before."""
+    from tests.factories import AssetFactory
+
+    asset = AssetFactory(tenant=editor_member.tenant, display_name="Lakes")
+    client.force_login(editor_member.user)
+    url = f"/t/{asset.tenant.slug}/assets/{asset.id}/"
+    assert 'id="index-pending"' not in client.get(url).content.decode()
+    Asset.objects.filter(pk=asset.pk).update(
+        embedding_provider="openai", embedding_model="text-embedding-3-small",
+        embedding_dimensions=1536,
+    )  # fmt: skip
+    html = client.get(url).content.decode()
+    pending = html[html.index('id="index-pending"') :]
+    assert "builtin/hashed-lexical-384" in pending[:400]
+    assert "384 dims" in pending[:400]
