@@ -27,6 +27,7 @@ from operations_app.serializers import EpochMsField, OperationSerializer, UsdFie
 from .autoupdate.checks import AutoUpdateSettings
 from .autoupdate.selectors import auto_update_of
 from .budget_wire import BUDGET_SCHEMA, budget_wire
+from .ingestion.switch import IndexSettings
 from .models import (
     AutoUpdateStrategy,
     DocumentStatus,
@@ -254,6 +255,15 @@ class Embedding(TypedDict):
     chunkOverlap: int  # tokens
 
 
+def _embedding(settings: IndexSettings) -> Embedding:
+    """API.md's ``embedding`` object of an asset's target or index settings."""
+    return {
+        "provider": settings.provider, "model": settings.model,
+        "dimensions": settings.dimensions, "chunkSize": settings.chunk_size,
+        "chunkOverlap": settings.chunk_overlap,
+    }  # fmt: skip
+
+
 _NULL = {"nullable": True, "description": "Always null today (not supported yet)."}
 
 
@@ -380,26 +390,10 @@ class AssetSerializer(serializers.Serializer):
         return self._capability(asset, "poll_schedule")
 
     def get_embedding(self, asset) -> Embedding | None:
-        if not asset.vectorized:
-            return None
-        return {
-            "provider": asset.embedding_provider,
-            "model": asset.embedding_model,
-            "dimensions": asset.embedding_dimensions,
-            "chunkSize": asset.chunk_size,
-            "chunkOverlap": asset.chunk_overlap,
-        }
+        return _embedding(IndexSettings.target(asset)) if asset.vectorized else None
 
     def get_indexEmbedding(self, asset) -> Embedding | None:
-        if not asset.vectorized:
-            return None
-        return {
-            "provider": asset.index_provider,
-            "model": asset.index_model,
-            "dimensions": asset.index_dimensions,
-            "chunkSize": asset.index_chunk_size,
-            "chunkOverlap": asset.index_chunk_overlap,
-        }
+        return _embedding(IndexSettings.index(asset)) if asset.vectorized else None
 
     @extend_schema_field(BUDGET_SCHEMA)
     def get_budget(self, asset) -> dict | None:
