@@ -40,7 +40,7 @@ class AssetFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     display_name = factory.Sequence(lambda n: f"Asset {n}")
     source_type = SourceType.UPLOAD
-    # A new asset's index has its target settings (services._new_asset).
+    # A new asset's index has its target settings (services.create._new_asset).
     index_provider = factory.SelfAttribute("embedding_provider", "builtin")
     index_model = factory.SelfAttribute("embedding_model", "hashed-lexical-384")
     index_dimensions = factory.SelfAttribute("embedding_dimensions", 384)
