@@ -35,15 +35,7 @@ from .. import autoupdate, selectors, services
 from ..budget_limits import asset_set_budget
 from ..models import Asset, SourceType
 from ..selectors import asset_with_details, assets_with_details
-from ..serializers import (
-    AssetCreateInput,
-    AssetPatchInput,
-    AssetSerializer,
-    AssetWebhookSerializer,
-    RefreshInput,
-    UploadPayloadInput,
-    auto_update_settings,
-)
+from ..serializers import AssetSerializer, AssetWebhookSerializer
 from ..usage import assets_load_budgets
 from . import examples
 from .common import (
@@ -55,6 +47,13 @@ from .common import (
     _parse,
     _wire_names,
     asset_etag,
+)
+from .inputs import (
+    AssetCreateInput,
+    AssetPatchInput,
+    RefreshInput,
+    UploadPayloadInput,
+    auto_update_settings,
 )
 from .source_config import (
     JSON_CREATORS,

@@ -14,8 +14,8 @@ from operations_app.serializers import UsdField
 
 from .. import selectors
 from ..estimates import asset_estimate
-from ..serializers import EmbeddingInput, RefreshInput
 from .common import _chunking, _parse, _wire_names
+from .inputs import EmbeddingInput, RefreshInput
 
 
 class EstimateInput(RefreshInput):

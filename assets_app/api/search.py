@@ -15,8 +15,8 @@ from config.parsers import JSONParser
 from operations_app.serializers import UsdField
 
 from .. import search, selectors
-from ..serializers import StrictSerializer
 from .common import _parse
+from .inputs import StrictSerializer
 
 ASSET = uuid_path("asset_id", "asset")
 

@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from assets_app.serializers import StrictSerializer
+from assets_app.api.inputs import StrictSerializer
 from config.api import TenantAPIView
 from config.openapi import PAGE_PARAMETERS, TENANT_ERRORS, page_of, problems, uuid_path
 from config.pagination import paginate
