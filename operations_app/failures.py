@@ -1,6 +1,6 @@
 """What an operation records about documents besides its counters: which documents
 it failed and why (the API's ``failedDocuments``), and chunks of it that a user's
-document deletion removed (for operations_app/consistency.py)."""
+document deletion removed (for operations_app/consistency/)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def operation_note_chunks_removed(*, removed: dict, actor: str, reason: str) -> 
     """Record a ``CHUNKS_REMOVED`` event on each operation of ``removed`` (operation
     id → chunks of it deleted) when chunks go outside any operation (a document
     deleted through the API or dashboard). The consistency check
-    (operations_app/consistency.py) then knows that such an operation's chunkCount
+    (operations_app/consistency/) then knows that such an operation's chunkCount
     counts chunks no longer stored. Call inside the deleting transaction."""
     for op in Operation.objects.filter(id__in=[k for k in removed if k]):
         _event(op, "CHUNKS_REMOVED", actor, msg=f"{removed[op.id]} chunks: {reason}")

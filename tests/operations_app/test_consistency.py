@@ -1,4 +1,4 @@
-"""``manage.py check_consistency`` (operations_app/consistency.py): real ingestions
+"""``manage.py check_consistency`` (operations_app/consistency/): real ingestions
 leave every invariant holding (exit 0, one line); each invariant, broken with a
 direct UPDATE, makes it exit 1 with a report naming it."""
 

@@ -1,5 +1,5 @@
 """``manage.py check_consistency [--tenant SLUG] [--json] [--stale-after SECONDS]``:
-verify exactly-once accounting (operations_app/consistency.py lists the invariants).
+verify exactly-once accounting (operations_app/consistency/ lists the invariants).
 Exit 0 with a one-line summary when everything holds; exit 1 with one line per
 violation (or the JSON report) otherwise; exit 2 for an unknown tenant."""
 
