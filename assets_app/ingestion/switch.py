@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Left
 
 from assets_app.models import Asset, Chunk, Document, DocumentStatus
+from assets_app.selectors import current_chunks
 
 HASH_CHARS = 64  # a building key starts with the SHA-256 content hash (documents.py)
 
@@ -92,6 +93,44 @@ def _delete_other_generations(document_ids: list) -> int:
             [document_ids],
         )
         return cursor.rowcount
+
+
+def index_switch_refusal(*, asset_id, operation_id, settings: IndexSettings) -> str:
+    """Why the staged run ``operation_id`` must not switch ``asset_id`` over ("" when
+    it may): it changes the embedding model (provider, model or dimensions) and
+    documents that are searchable now failed in it. Switching would drop their
+    chunks, which are of the old model and cannot stay beside the new ones — a
+    re-index whose provider failed (no key, unreachable, refusing) would empty the
+    index. Then the run ends FAILED and the old index stays (issue 6: "a cancelled or
+    failed re-index leaves the old one in place"); what it built stays stored for the
+    next run to reuse. A chunking-only change switches: a document that failed there
+    failed on its source (its content), as a refresh would. Call where index_switch
+    is called, before it."""
+    asset = Asset.objects.get(pk=asset_id)
+    index = IndexSettings.index(asset)
+    same_model = (settings.provider, settings.model, settings.dimensions) == (
+        index.provider, index.model, index.dimensions,
+    )  # fmt: skip
+    if same_model:
+        return ""
+    failed = (
+        Document.objects.filter(
+            asset_id=asset_id, last_operation_id=operation_id,
+            status=DocumentStatus.FAILED,
+        )  # fmt: skip
+        .filter(Exists(current_chunks().filter(document_id=OuterRef("pk"))))
+        .order_by("file_name")
+    )
+    first = failed.first()
+    if first is None:
+        return ""
+    return (
+        f"The re-index to {settings.provider}/{settings.model} failed for "
+        f"{failed.count()} searchable document(s) (first: {first.file_name}: "
+        f"{first.error_message[:500]}). Nothing was switched: search answers from "
+        f"the previous index ({index.provider}/{index.model}); the chunks built are "
+        "kept, and the next refresh continues the re-index."
+    )
 
 
 def index_switch(*, asset_id, operation_id, settings: IndexSettings) -> int:

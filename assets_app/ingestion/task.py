@@ -25,7 +25,7 @@ from operations_app.worker import operation_lock_for_worker
 
 from .run import _Run
 from .stopping import WorkerStopping, exit_worker_if_stopping, stop_signals
-from .switch import index_switch
+from .switch import index_switch, index_switch_refusal
 
 logger = logging.getLogger("ragdesk.ingestion")
 REQUEUED = "REQUEUED"
@@ -87,12 +87,21 @@ def _run(operation_id) -> str:
 
 def _complete_staged(run: _Run) -> str:
     """End the staged run COMPLETED and switch the asset over to what it built
-    (switch.py) in one transaction, fenced by the attempt: a worker that lost the
-    operation switches nothing, and a concurrent search sees the whole old index or
-    the whole new one. Returns the status the operation has then."""
+    (switch.py) in one transaction — or FAILED without switching when the switch
+    would drop searchable documents of the old model (``index_switch_refusal``) —
+    fenced by the attempt: a worker that lost the operation switches nothing, and a
+    concurrent search sees the whole old index or the whole new one. Returns the status the operation has then."""
     op = run.op
     with transaction.atomic():
         if operation_lock_for_worker(operation_id=op.id, attempt=run.attempt):
+            refusal = index_switch_refusal(
+                asset_id=op.asset_id, operation_id=op.id, settings=run.settings
+            )
+            if refusal:
+                return operation_finish(
+                    operation_id=op.id, status=OperationStatus.FAILED,
+                    error_message=refusal, attempt=run.attempt,
+                ).status  # fmt: skip
             switched = index_switch(
                 asset_id=op.asset_id, operation_id=op.id, settings=run.settings
             )

@@ -372,3 +372,38 @@ def test_consistency_check_reports_a_staged_generation_that_is_current(indexed):
     )
     report = consistency_check(stale_after_seconds=120)
     assert {v.invariant for v in report.violations} == {"staged-generation"}
+
+
+def test_reindex_to_a_model_whose_provider_fails_ends_failed_and_keeps_the_index(
+    indexed, editor_member, run_queued, monkeypatch, settings
+):
+    """Found by QA: a re-index to another model whose every request failed ended
+    COMPLETED and switched, deleting the whole index. Now it ends FAILED naming the
+    documents, and the old index stays current and searchable."""
+    settings.RAGDESK_EMBED_MAX_ATTEMPTS = 1
+    ModelPrice.objects.update_or_create(
+        provider="openai", model="test-embedding-768",
+        defaults={"dimensions": 768, "max_input_tokens": 8191,
+                  "price_per_million_tokens": Decimal("0.50")},
+    )  # fmt: skip
+    old, old_hits = current_ids(indexed), search_ids(editor_member, indexed)
+    with EmbeddingServer(status=500) as server:
+        monkeypatch.setenv("RAGDESK_OPENAI_BASE_URL", server.base_url)
+        asset_update_settings(
+            actor=editor_member, asset=indexed, embedding_provider="openai",
+            embedding_model="test-embedding-768",
+        )  # fmt: skip
+        assert run_queued() == [S.FAILED]
+        assert server.snapshot(), "the new model was asked"
+    op = Operation.objects.filter(asset=indexed).latest("created_at")
+    assert (op.type, op.status) == (OperationType.REINDEX, S.FAILED)
+    assert "Nothing was switched" in op.error_message
+    assert "builtin/hashed-lexical-384" in op.error_message
+    asset = Asset.objects.get(pk=indexed.pk)
+    assert (asset.index_provider, asset.index_dimensions) == ("builtin", 384)
+    assert (asset.embedding_model, asset.embedding_dimensions) == (
+        "test-embedding-768", 768,
+    )  # the target stays: the next refresh continues the re-index  # fmt: skip
+    assert current_ids(indexed) == old
+    assert search_ids(editor_member, indexed) == old_hits and old_hits
+    consistent()
