@@ -3,7 +3,8 @@
 The query goes through ``websearch_to_tsquery('english', …)``, which accepts any
 text (quotes, ``or``, ``-word``; stray operators such as ``C++ & (`` are words or
 ignored) and never raises a syntax error — unlike ``to_tsquery``. A query with no
-lexeme left (``!!``, only stop words) matches nothing. It runs against
+lexeme left (``!!``, only stop words) matches nothing; only the first 64 words of a
+query count (``MAX_QUERY_WORDS``). It runs against
 ``Chunk.search_vector``, a generated ``tsvector`` (english) with a GIN index."""
 
 from __future__ import annotations
@@ -27,8 +28,20 @@ RANK_NORMALIZATION = 32
 _START, _STOP = "\x02", "\x03"
 
 
+# Words of a query that FULL_TEXT uses: the first 64. A query may be 16,384
+# characters; a tsquery of thousands of terms made one search of a 100-chunk asset
+# take 8 s (fresh-clone QA, "C++ & ( " × 1,250), and FULL_TEXT spends no budget.
+MAX_QUERY_WORDS = 64
+
+
+def full_text_words(query: str) -> str:
+    """``query`` cut to its first MAX_QUERY_WORDS whitespace-separated words."""
+    words = query.split()
+    return query if len(words) <= MAX_QUERY_WORDS else " ".join(words[:MAX_QUERY_WORDS])
+
+
 def _tsquery(query: str) -> SearchQuery:
-    return SearchQuery(query, search_type="websearch", config=CONFIG)
+    return SearchQuery(full_text_words(query), search_type="websearch", config=CONFIG)
 
 
 def fulltext_ranking(*, asset_ids, query: str, limit: int) -> Ranking:

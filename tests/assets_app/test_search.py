@@ -219,3 +219,20 @@ def test_hybrid_side_of_weight_zero_is_not_run(corpus):
     assert fts_only.query_tokens == 0
     assert contents(fts_only) == [HANDBOOK[3]]
     assert fts_only.hits[0].score == pytest.approx(1 / 61)
+
+
+def test_full_text_uses_the_first_64_words_of_a_long_query(corpus):
+    """A 10,000-character query of operators took 8 s (QA); only its first 64 words
+    become the tsquery: a word among them counts, one after them does not."""
+    from assets_app.search.fulltext import full_text_words
+
+    hostile = "C++ & ( " * 1250
+    assert full_text_words(hostile).split() == hostile.split()[:64]
+    assert contents(search(corpus, hostile, mode=SearchMode.FULL_TEXT)) == [C_PLUS_PLUS]
+    # "zebra or … or containers": the alternatives past the 64th word are cut.
+    early = search(corpus, "containers " + "or zebra " * 100, mode="FULL_TEXT")
+    assert contents(early) == [HANDBOOK[2]]
+    late = search(corpus, "zebra or " * 40 + "containers", mode="FULL_TEXT")
+    assert late.hits == []
+    short = search(corpus, "zebra or " * 10 + "containers", mode="FULL_TEXT")
+    assert contents(short) == [HANDBOOK[2]]
