@@ -103,19 +103,22 @@ class SkippedAssetSerializer(serializers.Serializer):
     assetId = serializers.UUIDField(source="asset_id")
     displayName = serializers.CharField(source="display_name")
     limit = serializers.CharField(
-        source="error.limit", help_text="The exhausted limit (dailyTokenBudget …)."
+        allow_null=True,
+        help_text="The exhausted limit (dailyTokenBudget …); null when the asset "
+        "was left out because embedding the query with its model failed.",
     )
     resetsAt = serializers.IntegerField(
-        source="error.extra.resetsAt", allow_null=True, help_text="Epoch ms (UTC)."
+        source="resets_at", allow_null=True, help_text="Epoch ms (UTC)."
     )
-    detail = serializers.CharField(source="error.message")
+    detail = serializers.CharField()
 
 
 class TenantSearchResponseSerializer(SearchResponseSerializer):
     skippedAssets = SkippedAssetSerializer(
         source="skipped", many=True,
         help_text="Assets left out because a daily or monthly budget limit of "
-        "theirs is exhausted; empty when none was.",
+        "theirs is exhausted, or because embedding the query with their model "
+        "failed while assets of other models were searched; empty when none was.",
     )  # fmt: skip
 
 

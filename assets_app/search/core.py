@@ -102,10 +102,19 @@ def _embed_query(asset: Asset, query: str) -> tuple[list[float], int]:
 
 def _vector_side(assets: list[Asset], query: str, limit: int):
     """(ranking merged by similarity, tokens billed, cost in USD, asset id → its
-    share of the tokens billed for its model's query embedding)."""
+    share of the tokens billed for its model's query embedding, [SkippedAsset]).
+    When embedding the query fails for one model but not for all, that model's
+    assets are left out (skipped) rather than failing the whole search — one
+    asset's broken provider must not break a tenant's search (fresh-clone QA);
+    when it fails for every model, the first EmbeddingFailed is raised."""
     rankings, tokens, cost, shares = [], 0, Decimal("0"), {}
-    for (provider, model, dims), group in _group_by_model(assets).items():
-        vector, billed = _embed_query(group[0], query)
+    groups, failures = _group_by_model(assets), []
+    for (provider, model, dims), group in groups.items():
+        try:
+            vector, billed = _embed_query(group[0], query)
+        except EmbeddingFailed as exc:
+            failures.append((group, exc))
+            continue
         tokens += billed
         ids = sorted(a.id for a in group)  # the remainder goes by id: deterministic
         shares.update(zip(ids, budget_split(billed, len(ids)), strict=True))
@@ -117,7 +126,11 @@ def _vector_side(assets: list[Asset], query: str, limit: int):
                 limit=limit,
             )
         )  # fmt: skip
-    return merge_by_score(rankings)[:limit], tokens, cost, shares
+    if failures and len(failures) == len(groups):
+        raise failures[0][1]
+    skipped = [SkippedAsset(a.id, a.display_name, exc)
+               for group, exc in failures for a in group]  # fmt: skip
+    return merge_by_score(rankings)[:limit], tokens, cost, shares, skipped
 
 
 def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
@@ -127,9 +140,11 @@ def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
     # A HYBRID side of weight 0 adds nothing to any score: skip it (and its tokens).
     vector_side = mode == SearchMode.VECTOR or (hybrid and params.vector_weight > 0)
     fts_side = mode == SearchMode.FULL_TEXT or (hybrid and params.fts_weight > 0)
-    vec, fts, tokens, cost, shares = [], [], 0, Decimal("0"), {}
+    vec, fts, tokens, cost, shares, skipped = [], [], 0, Decimal("0"), {}, []
     if vector_side:
-        vec, tokens, cost, shares = _vector_side(assets, params.query, depth)
+        vec, tokens, cost, shares, skipped = _vector_side(
+            assets, params.query, depth
+        )
     if fts_side:
         fts = fulltext_ranking(
             asset_ids=[a.id for a in assets], query=params.query, limit=depth
@@ -153,7 +168,10 @@ def _search(assets: list[Asset], params: SearchParams) -> SearchOutcome:
     tokens_of = {i: c.token_count for i, c in chunks.items()}
     ranking = within_tokens(ranking, tokens_of, params.max_tokens)
     hits = [SearchHit(chunk=chunks[i], score=score) for i, score in ranking]
-    return SearchOutcome(hits=hits, query_tokens=tokens, cost=cost, asset_tokens=shares)
+    return SearchOutcome(
+        hits=hits, query_tokens=tokens, cost=cost, asset_tokens=shares,
+        skipped=skipped,
+    )  # fmt: skip
 
 
 def _check(params: SearchParams, *, vectorized: bool) -> None:
@@ -276,7 +294,7 @@ def search_tenant(*, actor: Membership, params: SearchParams) -> SearchOutcome:
             raise _all_exhausted(skipped)
         assets = [a for a in assets if a.id not in refused]
     outcome = _search_metered(assets, params, reservations)
-    outcome.skipped = skipped
+    outcome.skipped = skipped + outcome.skipped
     return outcome
 
 

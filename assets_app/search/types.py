@@ -62,7 +62,8 @@ class SearchOutcome:
     models' current prices. ``asset_tokens``: asset id → its share of them (the
     tokens of a query embedded for several assets split among them, budgets.
     budget_split), which each asset's budget counts. ``skipped``: assets a tenant
-    search left out because a budget limit of theirs is exhausted."""
+    search left out because a budget limit of theirs is exhausted, or because embedding
+    the query with their model failed while other models' assets were searched."""
 
     hits: list[SearchHit]
     query_tokens: int = 0
@@ -73,9 +74,25 @@ class SearchOutcome:
 
 @dataclass(frozen=True)
 class SkippedAsset:
-    """An asset a tenant search did not search: ``error`` is the BudgetExhausted its
-    own search would have answered (its ``limit``, ``resets_at``, message)."""
+    """An asset a tenant search left out: ``error`` is the BudgetExhausted its own
+    search would have answered (its ``limit``, ``resets_at``, message), or the
+    EmbeddingFailed of the query with its index's model (no limit: the VECTOR side
+    left it out; a HYBRID search still ranks it by FULL_TEXT)."""
 
     asset_id: object  # UUID
     display_name: str
     error: Exception
+
+    @property
+    def limit(self) -> str | None:
+        """The exhausted limit's wire name; None when the embedding failed."""
+        return getattr(self.error, "limit", None)
+
+    @property
+    def resets_at(self) -> int | None:
+        """When that limit resets, epoch ms (UTC); None without one."""
+        return getattr(self.error, "extra", {}).get("resetsAt")
+
+    @property
+    def detail(self) -> str:
+        return getattr(self.error, "message", str(self.error))

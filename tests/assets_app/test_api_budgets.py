@@ -322,3 +322,35 @@ def test_search_of_an_asset_without_query_limits_counts_without_reserving(
     assert after["DAY"] == usage.get("DAY", 0) + billed
     assert after["MONTH"] == usage.get("MONTH", 0) + billed
     assert after["TOTAL"] == usage["TOTAL"]  # queries count per day and month only
+
+
+def test_tenant_search_leaves_out_assets_whose_model_fails_and_searches_the_rest(
+    editor_member, monkeypatch, settings
+):
+    """Found by QA: one asset whose provider failed (no key, unreachable) made
+    every tenant search 502. Its assets are left out and named; the others answer.
+    When every model fails, the search is 502."""
+    from tests.embedding_server import EmbeddingServer
+
+    settings.RAGDESK_EMBED_SEARCH_MAX_ATTEMPTS = 1
+    healthy = corpus_asset(editor_member, "healthy")
+    broken = corpus_asset(
+        editor_member, "broken", embedding_provider="openai",
+        embedding_model="text-embedding-3-small", embedding_dimensions=1536,
+    )  # fmt: skip
+    with EmbeddingServer(status=500) as server:
+        monkeypatch.setenv("RAGDESK_OPENAI_BASE_URL", server.base_url)
+        response = tenant_search(editor_member, searchMode="VECTOR")
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert body["results"]
+        assert {r["assetId"] for r in body["results"]} == {str(healthy.id)}
+        [skipped] = body["skippedAssets"]
+        assert (skipped["assetId"], skipped["limit"], skipped["resetsAt"]) == (
+            str(broken.id), None, None,
+        )  # fmt: skip
+        assert "Embedding the query failed" in skipped["detail"]
+        Asset.objects.filter(pk=healthy.pk).delete()
+        assert_problem(tenant_search(editor_member, searchMode="VECTOR"), 502,
+                       "embedding-failed")  # fmt: skip
+        assert server.snapshot()
