@@ -12,6 +12,7 @@ from config.errors import ApplicationError
 from operations_app.models import operation_cost
 
 from .ingestion.plan import Estimate, estimate_refresh
+from .ingestion.switch import index_pending
 from .models import Asset, Membership, Role
 from .selectors import asset_price_per_million, model_price_get
 from .services import (
@@ -90,7 +91,9 @@ def asset_estimate(
         "embedding_dimensions": embedding_dimensions, "chunk_size": chunk_size,
         "chunk_overlap": chunk_overlap,
     }  # fmt: skip
-    reindex = False
+    # A re-index that is pending (cancelled, failed) makes the next refresh one
+    # (ingestion/switch.py); plan.py then counts every document.
+    reindex = asset.vectorized and index_pending(asset)
     if any(v is not None for v in proposed.values()):
         # The checks of the change itself (role, model, chunking), nothing saved.
         asset_update_settings(actor=actor, asset=asset, dry_run=True, **proposed)
@@ -100,7 +103,7 @@ def asset_estimate(
         chunk_size = asset.chunk_size if chunk_size is None else chunk_size
         chunk_overlap = asset.chunk_overlap if chunk_overlap is None else chunk_overlap
         rechunk = (chunk_size, chunk_overlap) != (asset.chunk_size, asset.chunk_overlap)
-        reindex = rechunk or new_model is not None
+        reindex = reindex or rechunk or new_model is not None
         model.update(new_model or {})
     try:
         est = estimate_refresh(

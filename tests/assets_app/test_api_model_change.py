@@ -326,3 +326,22 @@ def test_reindex_after_a_model_change_embeds_everything_with_the_new_model(
     assert found.status_code == 200, found.content
     top = found.json()["results"][0]
     assert (top["content"], round(top["score"], 6)) == ("Lakes.", 1.0)
+
+
+def test_estimate_says_reindex_while_a_reindex_is_pending(
+    editor_member, run_queued, admin_member
+):
+    """After a cancelled or failed re-index (index ≠ target) the next refresh is a
+    re-index of every document: the estimate says so (found by QA)."""
+    asset, _ = asset_create_from_uploads(
+        actor=admin_member, display_name="Notes", chunk_size=64, chunk_overlap=8,
+        files=[upload("a.md", "Rivers and bridges. " * 200)],
+    )  # fmt: skip
+    assert run_queued() == [OperationStatus.COMPLETED]
+    url = asset_url(asset, ":estimate")
+    plain = api(editor_member).post(url, {}, format="json").json()
+    assert (plain["reindex"], plain["tokenCount"]) == (False, 0)
+    Asset.objects.filter(pk=asset.pk).update(chunk_size=48)  # as a PATCH leaves it
+    pending = api(editor_member).post(url, {}, format="json").json()
+    assert pending["reindex"] is True
+    assert pending["stats"]["documentsUpdated"] == 1 and pending["tokenCount"] > 0
