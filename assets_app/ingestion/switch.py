@@ -159,21 +159,18 @@ def index_switch(*, asset_id, operation_id, settings: IndexSettings) -> int:
         completed = Q(status=DocumentStatus.COMPLETED) | Q(
             status=DocumentStatus.PENDING
         )  # PENDING: new, waiting for this switch
+        switched = {
+            "version": F("staged_version"),
+            "chunk_count": Coalesce(Subquery(count), Value(0)),
+            "token_count": Coalesce(Subquery(tokens), Value(0)),
+            "staged_version": 0, "building_version": 0, "building_key": "",
+        }  # fmt: skip
         # One UPDATE per outcome; the right-hand sides read the row as it was.
         documents.filter(pk__in=ids).filter(completed).update(
-            version=F("staged_version"),
-            chunk_count=Coalesce(Subquery(count), Value(0)),
-            token_count=Coalesce(Subquery(tokens), Value(0)),
-            status=DocumentStatus.COMPLETED, error_message="",
+            **switched, status=DocumentStatus.COMPLETED, error_message="",
             content_hash=Left("building_key", HASH_CHARS),
-            staged_version=0, building_version=0, building_key="",
         )  # fmt: skip
-        documents.filter(pk__in=ids).exclude(completed).update(
-            version=F("staged_version"),
-            chunk_count=Coalesce(Subquery(count), Value(0)),
-            token_count=Coalesce(Subquery(tokens), Value(0)),
-            staged_version=0, building_version=0, building_key="",
-        )  # fmt: skip
+        documents.filter(pk__in=ids).exclude(completed).update(**switched)
     if settings != IndexSettings.index(asset):
         unread = documents.filter(
             last_operation_id=operation_id, status=DocumentStatus.FAILED,
